@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up a Debian machine for this project, then run the main job or the tests.
+#
+#   ./bootstrap.sh         set up, then build and smoke-check CPython 3.13 x86_64 into dist/
+#   ./bootstrap.sh test    set up, then run the test suite
+#   ./bootstrap.sh setup   set up only
+#
+# Setting up: deb-src entries derived from the machine's own apt sources,
+# the Debian packages the build runs, and a virtualenv (.venv) with the
+# pinned Python packages. Every step is idempotent.
+set -euo pipefail
+cd "$(dirname "$0")"
+mode=${1:-build}
+shift || true
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+echo "==> apt: deb-src entries and build tools"
+python3 scripts/debian_sources.py > .debian-sources.tmp
+as_root install -m 0644 .debian-sources.tmp /etc/apt/sources.list.d/musl-cpython-src.sources
+rm -f .debian-sources.tmp
+as_root apt-get update -qq
+as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    ca-certificates make patch perl tcl cmake pkgconf gcc libc6-dev xz-utils dpkg-dev \
+    musl qemu-user-static python3-venv > /dev/null
+
+echo "==> python: .venv with requirements.txt"
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+
+case "$mode" in
+  build) exec .venv/bin/python build.py build "$@" ;;
+  test)  exec .venv/bin/python -m pytest "$@" ;;
+  setup) ;;
+  *) echo "usage: $0 [build|test|setup] [args...]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,102 @@
+"""Command line: build, fetch, list."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from . import REPO, pipeline, sources
+from .context import Context, default_cache_dir
+from .errors import BuildError, StepFailed
+from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
+from .steps import exit_on_sigterm, say, tail
+
+
+def _context(args) -> Context:
+    return Context(build_dir=args.build_dir, cache_dir=args.cache_dir,
+                   sources_dir=args.sources_dir, jobs=getattr(args, "jobs", None) or os.cpu_count() or 1)
+
+
+def cmd_build(args) -> int:
+    start = time.monotonic()
+    result = pipeline.build(_context(args), args.python, args.arch, Path(args.out))
+    missing = result.info.get("missing_modules", {})
+    say(f"built {result.archive.name} in {(time.monotonic() - start) / 60:.1f} min")
+    for name, reason in missing.items():
+        say(f"    not built: {name}: {reason}")
+    return 0
+
+
+def cmd_fetch(args) -> int:
+    ctx = _context(args)
+    target_for(args.arch)  # validates the name
+    recipe, release = pipeline.select_release(ctx, args.python)
+    deps = dependency_closure(recipe.depends, load_dependencies())
+    pipeline.fetch_all(ctx, release, deps)
+    say(f"sources for CPython {release.version} and {len(deps)} dependencies are in {ctx.source_cache}")
+    return 0
+
+
+def cmd_list(args) -> int:
+    ctx = _context(args)
+    say("targets:")
+    for target in load_targets().values():
+        say(f"  {target.arch:8} {target.triple:34} zig {target.zig_target:22} loader {target.musl_loader}")
+    say("python versions (obtainable: where its source can come from now):")
+    for recipe in load_pythons().values():
+        for release in recipe.releases:
+            where = sources.obtainable(ctx, release.sources, network=args.network) or "not obtainable here"
+            say(f"  {recipe.minor:6} {release.version:10} {where}")
+    say("dependencies:")
+    for dep in load_dependencies().values():
+        say(f"  {dep.name:10} {dep.version:14} {' '.join(dep.licenses):18} for {', '.join(dep.modules)}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--cache-dir", default=default_cache_dir(),
+                        help="sources, dependency and CPython builds (default: %(default)s)")
+    common.add_argument("--build-dir", default=REPO / "build", help="scratch files and logs (default: build/)")
+    common.add_argument("--sources-dir", default=None, help="a local mirror of source files, tried first")
+
+    top = argparse.ArgumentParser(prog="build.py", description="Build relocatable musl CPython distributions.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    build = sub.add_parser("build", parents=[common], help="build, package and smoke-check one distribution")
+    build.add_argument("--python", default="3.13", help="3.13 (newest obtainable 3.13.x) or an exact 3.13.15")
+    build.add_argument("--arch", default="x86_64")
+    build.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
+    build.add_argument("--out", default=REPO / "dist", help="where archives go (default: dist/)")
+    build.set_defaults(func=cmd_build)
+
+    fetch = sub.add_parser("fetch", parents=[common], help="download and verify the sources a build needs")
+    fetch.add_argument("--python", default="3.13")
+    fetch.add_argument("--arch", default="x86_64")
+    fetch.set_defaults(func=cmd_fetch)
+
+    lister = sub.add_parser("list", parents=[common], help="show targets, Python versions and dependencies")
+    lister.add_argument("--network", action="store_true", help="also probe upstream URLs")
+    lister.set_defaults(func=cmd_list)
+    return top
+
+
+def main(argv=None) -> int:
+    exit_on_sigterm()
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except StepFailed as e:
+        print(f"error: {e}", file=sys.stderr)
+        print(f"--- last lines of {e.log_path} ---", file=sys.stderr)
+        print(tail(e.log_path), file=sys.stderr)
+        print(f"--- full log: {e.log_path}", file=sys.stderr)
+        return e.exit_code
+    except BuildError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; completed stages are kept and the next run resumes from them", file=sys.stderr)
+        return 130

@@ -1,0 +1,182 @@
+"""Configure, build and install CPython against the bundled dependencies.
+
+The result is cached like a dependency: an install tree under prefix
+/install (uv's convention for relocatable builds) plus build-info.json,
+keyed by the release pin, the patches, the options, the toolchain and the
+dependency keys.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import archives, sources
+from .context import Context, publishing
+from .dependencies import BuiltDependency, assemble_sysroot, fill
+from .errors import BuildError
+from .recipes import PythonRecipe, PythonRelease, Target
+from .steps import run, say, stage
+from .toolchain import Toolchain
+
+INSTALL_PREFIX = "/install"
+
+
+@dataclass(frozen=True)
+class BuiltPython:
+    release: PythonRelease
+    key: str
+    path: Path
+    info: dict
+
+    @property
+    def tree(self) -> Path:
+        """The installed tree: what becomes python/ in the archive."""
+        return self.path / INSTALL_PREFIX.lstrip("/")
+
+
+def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
+    env = {
+        "CPPFLAGS": "-I{deps}/include",
+        # The build runs ./python, which must find the bundled libraries; the
+        # relocation stage replaces this RUNPATH with $ORIGIN-relative ones.
+        "LDFLAGS": "-L{deps}/lib -Wl,-rpath,{deps}/lib",
+        "CFLAGS": " ".join(["{cflags}", *recipe.cflags]),
+        "PKG_CONFIG_LIBDIR": "{deps}/lib/pkgconfig",
+        "PKG_CONFIG_SYSROOT_DIR": "{sysroot}",
+        # configure insists on llvm-ar for LTO with clang; zig's ar is one.
+        "LLVM_AR": "{ar}",
+    }
+    env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
+    return env
+
+
+def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, toolchain: Toolchain,
+              project, deps: dict[str, BuiltDependency]) -> str:
+    material = {
+        "version": release.version,
+        "sources": [s.sha256 for s in release.sources],
+        "patches": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in recipe.patch_paths()},
+        "configure": list(recipe.configure), "env": _configure_env(recipe, project),
+        "missing_modules": sorted(recipe.missing_modules),
+        "prefix": INSTALL_PREFIX,
+        "target": [target.arch, target.zig_target, target.platform_triplet, list(target.cflags)],
+        "toolchain": toolchain.identity,
+        "depends": {name: deps[name].key for name in sorted(deps)},
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> list[str]:
+    """Apply the recipe's patches in order; a patch that does not apply is named."""
+    applied = []
+    for patch in recipe.patch_paths():
+        if not patch.is_file():
+            raise BuildError(f"patch {patch.name} for {version} is missing: {patch}")
+        for dry_run in (True, False):
+            argv = ["patch", "-p1", "--forward", "--batch", "-i", str(patch)]
+            result = subprocess.run(argv + (["--dry-run"] if dry_run else []), cwd=src,
+                                    capture_output=True, text=True)
+            with open(log, "a") as f:
+                f.write(f"$ {' '.join(argv)}{' --dry-run' if dry_run else ''}\n{result.stdout}{result.stderr}")
+            if result.returncode != 0:
+                raise BuildError(f"patch {patch.parent.name}/{patch.name} does not apply to CPython "
+                                 f"{version}:\n{(result.stdout + result.stderr).strip()}")
+        applied.append(f"{patch.parent.name}/{patch.name}")
+    return applied
+
+
+def module_states(makefile: Path) -> dict[str, str]:
+    """Extension module name -> configure's verdict (yes, missing, disabled, n/a)."""
+    states = {}
+    for match in re.finditer(r"^MODULE_(\w+)_STATE=\s*(\S*)", makefile.read_text(), re.M):
+        states[match.group(1).lower()] = match.group(2)
+    return states
+
+
+def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
+          toolchain: Toolchain, deps: dict[str, BuiltDependency]) -> BuiltPython:
+    key = cache_key(recipe, release, target, toolchain, ctx.project, deps)
+    entry = ctx.cache_dir / "cpython" / target.arch / f"{release.version}-{key[:16]}"
+    if (entry / "build-info.json").is_file():
+        say(f"    CPython {release.version}: cached")
+        return BuiltPython(release, key, entry, json.loads((entry / "build-info.json").read_text()))
+
+    _, archive = sources.fetch(ctx, release.sources, f"CPython {release.version}")
+    work = ctx.work_dir(target.arch, f"cpython-{release.version}")
+    archives.safe_extract(archive, work / "src")
+    src = archives.single_top_dir(work / "src")
+    logs = ctx.logs / target.arch
+    logs.mkdir(parents=True, exist_ok=True)
+    patch_log = logs / f"cpython-{release.version}-patch.log"
+    patch_log.write_text("")
+    applied = apply_patches(recipe, release.version, src, patch_log)
+
+    sysroot = work / "sysroot"
+    deps_root = assemble_sysroot(list(deps.values()), sysroot)
+    values = {"deps": str(deps_root), "sysroot": str(sysroot), "ar": toolchain.tool("ar"),
+              "cflags": " ".join(toolchain.cflags)}
+    env = toolchain.environment(ctx.project.source_date_epoch)
+    env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
+                for k, v in _configure_env(recipe, ctx.project).items()})
+    configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure]
+
+    with publishing(entry) as staging:
+        steps = [
+            ("configure", ["./configure", f"--prefix={INSTALL_PREFIX}", *configure]),
+            ("make", ["make", f"-j{ctx.jobs}"]),
+            ("install", ["make", "install", f"DESTDIR={staging}"]),
+        ]
+        for name, argv in steps:
+            log = logs / f"cpython-{release.version}-{name}.log"
+            log.write_text("")
+            with stage(f"CPython {release.version}: {name}"):
+                run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
+            if name == "configure":
+                _check_triplet(src / "Makefile", target, release.version)
+        info = _build_info(recipe, release, target, src, applied)
+        # Paths that may appear in the installed files; relocation removes them.
+        info["build_paths"] = {"source": str(src), "sysroot": str(sysroot),
+                               "deps": str(deps_root), "toolchain": str(toolchain.bin_dir)}
+        (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+    shutil.rmtree(work, ignore_errors=True)
+    return BuiltPython(release, key, entry, info)
+
+
+def _makefile_var(makefile: Path, name: str) -> str:
+    match = re.search(rf"^{name}=[ \t]*(.*)$", makefile.read_text(), re.M)
+    return match.group(1).strip() if match else ""
+
+
+def _check_triplet(makefile: Path, target: Target, version: str) -> None:
+    soabi = _makefile_var(makefile, "SOABI")
+    if not soabi.endswith(f"-{target.platform_triplet}"):
+        raise BuildError(f"CPython {version}: configure chose SOABI {soabi!r}, expected one ending in "
+                         f"-{target.platform_triplet}; the platform-triplet patch did not take effect")
+
+
+def _build_info(recipe, release, target, src: Path, applied: list[str]) -> dict:
+    makefile = src / "Makefile"
+    states = module_states(makefile)
+    missing = {name: state for name, state in states.items() if state not in ("yes", "n/a")}
+    unexpected = sorted(set(missing) - set(recipe.missing_modules))
+    if unexpected:
+        raise BuildError(f"CPython {release.version}: extension modules not built: " +
+                         ", ".join(f"{m} ({missing[m]})" for m in unexpected) +
+                         f"; see {makefile.parent.name}/config.log, or list them under "
+                         f"[missing_modules] in recipes/python/{recipe.minor}.toml with the reason")
+    return {
+        "version": release.version,
+        "soabi": _makefile_var(makefile, "SOABI"),
+        "ext_suffix": _makefile_var(makefile, "EXT_SUFFIX"),
+        "multiarch": _makefile_var(makefile, "MULTIARCH"),
+        "ldversion": _makefile_var(makefile, "LDVERSION"),
+        "patches": applied,
+        "modules": states,
+        "missing_modules": {name: recipe.missing_modules[name] for name in sorted(missing)},
+        "target": target.triple,
+    }

@@ -1,0 +1,77 @@
+"""Write distribution archives with deterministic bytes.
+
+Members are sorted, owned by 0:0 with empty owner names, carry normalised
+modes and the recipes' SOURCE_DATE_EPOCH as mtime; the gzip header has no
+file name and the same timestamp.
+"""
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+import tarfile
+from pathlib import Path
+
+from .context import publishing
+from .errors import BuildError
+
+
+def archive_name(version: str, build_tag: str, triple: str, kind: str = "install_only") -> str:
+    return f"cpython-{version}+{build_tag}-{triple}-{kind}.tar.gz"
+
+
+def _members(root: Path, top: str) -> list[Path]:
+    base = root / top
+    paths = [base]
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            paths.append(Path(dirpath) / name)
+    return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _check_symlink(path: Path, root: Path, top: str) -> None:
+    target = os.readlink(path)
+    resolved = (path.parent / target).resolve()
+    if os.path.isabs(target) or not resolved.is_relative_to((root / top).resolve()):
+        raise BuildError(f"{path.relative_to(root)} -> {target}: archives hold only relative, "
+                         "in-tree symlinks")
+
+
+def _tarinfo(path: Path, root: Path, epoch: int) -> tarfile.TarInfo:
+    st = path.lstat()
+    info = tarfile.TarInfo(path.relative_to(root).as_posix())
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = epoch
+    if stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        info.mode = 0o777
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    elif stat.S_ISREG(st.st_mode):
+        info.size = st.st_size
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+    else:
+        raise BuildError(f"{path}: special files cannot go into an archive")
+    return info
+
+
+def write_tar_gz(root: Path, top: str, dest: Path, epoch: int) -> Path:
+    """Archive root/top (as top/...) into dest, atomically."""
+    with publishing(dest) as tmp:
+        with open(tmp, "wb") as raw, \
+                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9) as gz, \
+                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
+            for path in _members(root, top):
+                if path.is_symlink():
+                    _check_symlink(path, root, top)
+                info = _tarinfo(path, root, epoch)
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+    return dest

@@ -1,0 +1,140 @@
+"""One build, stage by stage: recipes -> sources -> toolchain -> dependencies
+-> cpython -> relocate -> package -> smoke check."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import REPO, cpython, dependencies, package, relocate, smoke, sources, toolchain
+from .context import Context
+from .errors import BuildError, SourceUnavailable
+from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
+                      python_for, target_for)
+from .steps import say, stage
+
+# Scripts installed with a "#!/install/bin/python3.X" line would only work at
+# /install; this shell-then-Python header finds the interpreter next to itself.
+_RELOCATABLE_SHEBANG = """#!/bin/sh
+'''exec' "$(dirname -- "$(realpath -- "$0")")/{python}" "$0" "$@"
+' '''
+"""
+
+
+@dataclass
+class BuildResult:
+    archive: Path
+    version: str
+    target: Target
+    info: dict
+    bundled: list[str] = field(default_factory=list)
+
+
+def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease]:
+    """The release a version spec means: exact, or the newest obtainable patch release."""
+    recipe, releases = python_for(spec)
+    if len(releases) == 1:
+        return recipe, releases[0]
+    for release in releases:
+        if sources.obtainable(ctx, release.sources):
+            return recipe, release
+    raise SourceUnavailable(
+        f"source unavailable: no pinned CPython {spec} release can be obtained here "
+        f"(pinned: {', '.join(r.version for r in releases)}; looked in the cache, the local mirror "
+        "and Debian's source index; run `build.py fetch` where the sources can be reached)")
+
+
+def build(ctx: Context, spec: str, arch: str, out_dir: Path) -> BuildResult:
+    with stage("recipes"):
+        target = target_for(arch)
+        recipe, release = select_release(ctx, spec)
+        deps = dependency_closure(recipe.depends, load_dependencies())
+        say(f"    CPython {release.version} for {target.triple}, {len(deps)} dependencies")
+    with stage("sources"):
+        fetch_all(ctx, release, deps)
+    with stage("toolchain"):
+        toolchain.require_host_tools()
+        tools = toolchain.prepare(ctx, target)
+        patchelf = relocate.find_patchelf()
+    with stage("dependencies"):
+        built = dependencies.build_all(ctx, target, tools, recipe.depends)
+    with stage("cpython"):
+        python = cpython.build(ctx, recipe, release, target, tools, built)
+    with stage("relocate"):
+        work = ctx.work_dir(target.arch, f"dist-{release.version}")
+        tree = work / "python"
+        shutil.copytree(python.tree, tree, symlinks=True)
+        bundled = make_relocatable(ctx, tree, python, built, tools, patchelf)
+        say(f"    bundled: {', '.join(bundled)}")
+    with stage("package"):
+        name = package.archive_name(release.version, ctx.project.build_tag, target.triple)
+        archive = package.write_tar_gz(work, "python", out_dir.absolute() / name,
+                                       ctx.project.source_date_epoch)
+        say(f"    {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+    with stage("smoke check"):
+        smoke.smoke_check(archive)
+    shutil.rmtree(work, ignore_errors=True)
+    return BuildResult(archive, release.version, target, python.info, bundled)
+
+
+def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:
+    sources.fetch(ctx, release.sources, f"CPython {release.version}")
+    for dep in deps:
+        sources.fetch(ctx, dep.sources, f"{dep.name} {dep.version}")
+
+
+def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, built, tools,
+                     patchelf: str) -> list[str]:
+    available = relocate.library_index([b.root / "lib" for b in built.values()])
+    bundled = relocate.bundle_libraries(tree, available)
+    relocate.set_runpaths(tree, patchelf)
+    minor = ".".join(python.release.version.split(".")[:2])
+    _link(tree / "bin" / "python", f"python{minor}")
+    _link(tree / "bin" / "python3", f"python{minor}")
+    _fix_shebangs(tree, f"python{minor}")
+
+    paths = python.info["build_paths"]
+    changed = relocate.rewrite_build_paths(
+        tree,
+        replacements=[(f"{paths['toolchain']}/{tool}", tool) for tool in ("cc", "c++", "ar", "ranlib")]
+        + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
+        drop_patterns=[r"[ \t]*-Wl,-rpath,\S+"])
+    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor)
+
+    zig_dir = str(toolchain.zig_executable(ctx.project.toolchain["version"]).parent)
+    forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
+    leaks = relocate.find_leaks(tree, forbidden)
+    if leaks:
+        raise BuildError("build paths left in the distribution:\n  " + "\n  ".join(leaks[:20]))
+    return bundled
+
+
+def _link(path: Path, target: str) -> None:
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def _fix_shebangs(tree: Path, python: str) -> None:
+    for script in sorted((tree / "bin").iterdir()):
+        if script.is_symlink() or not script.is_file():
+            continue
+        with open(script, "rb") as f:
+            first = f.readline()
+        if first.startswith(f"#!{cpython.INSTALL_PREFIX}/bin/python".encode()):
+            rest = script.read_bytes()[len(first):]
+            script.write_bytes(_RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
+
+
+def _recompile(tree: Path, files: list[Path], minor: str) -> None:
+    """Byte-compile rewritten modules with the tree's own interpreter, as make install did."""
+    if not files:
+        return
+    argv = [str(tree / "bin" / f"python{minor}"), "-I", "-m", "compileall", "-q",
+            "-o", "0", "-o", "1", "-o", "2", "-s", str(tree), "-p", cpython.INSTALL_PREFIX,
+            *map(str, files)]
+    result = subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    if result.returncode != 0:
+        raise BuildError(f"byte-compiling {', '.join(f.name for f in files)} failed:\n"
+                         f"{result.stdout}{result.stderr}")

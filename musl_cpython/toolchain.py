@@ -1,0 +1,130 @@
+"""The cross toolchain: zig from PyPI behind small per-target wrapper scripts.
+
+Build systems get plain `cc`, `c++`, `ar` and `ranlib` programs. The `cc`
+wrapper adds the hardening link flags to every link, and `-dynamic` so that
+executables ask for musl's loader (zig links executables statically unless
+told otherwise).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import os
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from .context import Context
+from .errors import BuildError, MissingHostTool
+from .recipes import Target
+
+# Programs the build runs on the build machine, and the Debian package with each.
+HOST_TOOLS = {
+    "make": "make",
+    "patch": "patch",
+    "perl": "perl",         # OpenSSL's Configure
+    "tclsh": "tcl",          # SQLite's canonical source generates code with Tcl
+    "cmake": "cmake",        # expat
+    "pkg-config": "pkgconf",
+    "cc": "gcc",             # helper programs that run during a build (ncurses, SQLite)
+    "xz": "xz-utils",
+}
+
+_COMPILER = """#!/bin/sh
+# Generated: {what} for {zig_target} through zig. Hardening flags go on
+# every link, never on compile-only steps, so no build system can drop them.
+export ZIG_GLOBAL_CACHE_DIR={zig_cache} ZIG_LOCAL_CACHE_DIR={zig_cache}
+link={link}
+for arg in "$@"; do
+  case "$arg" in -c|-E|-S|-M|-MM) link=; break ;; esac
+done
+exec {zig} {mode} -target {zig_target} $link "$@"
+"""
+
+_TOOL = """#!/bin/sh
+# Generated: zig's {mode} (an LLVM {mode}).
+export ZIG_GLOBAL_CACHE_DIR={zig_cache} ZIG_LOCAL_CACHE_DIR={zig_cache}
+exec {zig} {mode} "$@"
+"""
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    target: Target
+    bin_dir: Path
+    cflags: tuple[str, ...]
+    identity: str  # changes whenever what the wrappers produce may change
+
+    def tool(self, name: str) -> str:
+        return str(self.bin_dir / name)
+
+    @property
+    def cc(self) -> str:
+        return self.tool("cc")
+
+    def environment(self, source_date_epoch: int) -> dict[str, str]:
+        """A clean environment for build commands: nothing leaks in from the caller's."""
+        env = {key: os.environ[key] for key in ("PATH", "HOME", "TMPDIR") if key in os.environ}
+        env.update(
+            LC_ALL="C",
+            SOURCE_DATE_EPOCH=str(source_date_epoch),
+            CC=self.cc, CXX=self.tool("c++"), AR=self.tool("ar"), RANLIB=self.tool("ranlib"),
+            CFLAGS=" ".join(self.cflags), CXXFLAGS=" ".join(self.cflags),
+            CC_FOR_BUILD="cc", BUILD_CC="cc",
+        )
+        return env
+
+
+def require_host_tools(names=HOST_TOOLS) -> None:
+    missing = [name for name in names if shutil.which(name) is None]
+    if missing:
+        packages = sorted({HOST_TOOLS[name] for name in missing})
+        raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: "
+                              f"apt-get install {' '.join(packages)} (or run ./bootstrap.sh)")
+
+
+def zig_executable(expected_version: str) -> Path:
+    try:
+        installed = importlib.metadata.version("ziglang")
+        import ziglang
+    except (importlib.metadata.PackageNotFoundError, ImportError):
+        raise MissingHostTool(f"zig is missing: pip install ziglang=={expected_version}") from None
+    if installed != expected_version:
+        raise MissingHostTool(f"ziglang {installed} is installed but the recipes pin {expected_version}: "
+                              f"pip install ziglang=={expected_version}")
+    return Path(ziglang.__file__).parent / "zig"
+
+
+def prepare(ctx: Context, target: Target) -> Toolchain:
+    settings = ctx.project.toolchain
+    zig = zig_executable(settings["version"])
+    link = ["-dynamic", *settings["ldflags"]]
+    bin_dir = ctx.build_dir / "toolchain" / target.arch / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    zig_cache = ctx.cache_dir / "zig"
+    scripts = {
+        "cc": _COMPILER.format(what="C compiler", mode="cc", link=shlex.quote(" ".join(link)),
+                               zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
+        "c++": _COMPILER.format(what="C++ compiler", mode="c++", link=shlex.quote(" ".join(link)),
+                                zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
+        "ar": _TOOL.format(mode="ar", zig="{zig}", zig_cache="{zig_cache}"),
+        "ranlib": _TOOL.format(mode="ranlib", zig="{zig}", zig_cache="{zig_cache}"),
+    }
+    cflags = (*settings["cflags"], *target.cflags)
+    # The identity covers the scripts before local paths are filled in, so
+    # cache keys do not depend on where the venv or the cache lives.
+    identity = hashlib.sha256(repr((settings["version"], sorted(scripts.items()), cflags))
+                              .encode()).hexdigest()
+    for name, template in scripts.items():
+        path = bin_dir / name
+        text = template.replace("{zig}", shlex.quote(str(zig))).replace(
+            "{zig_cache}", shlex.quote(str(zig_cache)))
+        if not path.is_file() or path.read_text() != text:
+            tmp = path.with_name(f".{name}.tmp")
+            tmp.write_text(text)
+            tmp.chmod(0o755)
+            os.replace(tmp, path)
+    if not zig.is_file():
+        raise BuildError(f"zig executable not found at {zig}")
+    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity)
