@@ -11,7 +11,7 @@ from . import REPO, pipeline, sources
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
-from .steps import exit_on_sigterm, say, tail
+from .steps import TAIL_LINES, exit_on_sigterm, say, tail
 
 
 def _context(args) -> Context:
@@ -83,16 +83,20 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def report_failure(e: StepFailed) -> None:
+    print(f"error: {e}", file=sys.stderr)
+    print(f"--- last {TAIL_LINES} lines of {e.log_path} ---", file=sys.stderr)
+    print(tail(e.log_path), file=sys.stderr)
+    print(f"--- full log: {e.log_path}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     exit_on_sigterm()
     args = parser().parse_args(argv)
     try:
         return args.func(args)
     except StepFailed as e:
-        print(f"error: {e}", file=sys.stderr)
-        print(f"--- last lines of {e.log_path} ---", file=sys.stderr)
-        print(tail(e.log_path), file=sys.stderr)
-        print(f"--- full log: {e.log_path}", file=sys.stderr)
+        report_failure(e)
         return e.exit_code
     except BuildError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -99,7 +99,7 @@ def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, buil
         tree,
         replacements=[(f"{paths['toolchain']}/{tool}", tool) for tool in ("cc", "c++", "ar", "ranlib")]
         + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
-        drop_patterns=[r"[ \t]*-Wl,-rpath,\S+"])
+        drop_patterns=[relocate.RUNPATH_FLAG])
     _recompile(tree, [p for p in changed if p.suffix == ".py"], minor)
 
     zig_dir = str(toolchain.zig_executable(ctx.project.toolchain["version"]).parent)

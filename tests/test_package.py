@@ -1,0 +1,49 @@
+import hashlib
+import os
+import tarfile
+
+import pytest
+
+from musl_cpython.errors import BuildError
+from musl_cpython.package import archive_name, write_tar_gz
+
+
+def tree(root, mtime):
+    python = root / "python"
+    (python / "bin").mkdir(parents=True)
+    (python / "lib").mkdir()
+    exe = python / "bin" / "python3.13"
+    exe.write_bytes(b"\x7fELF fake")
+    exe.chmod(0o775)
+    (python / "lib" / "os.py").write_text("# os\n")
+    (python / "bin" / "python3").symlink_to("python3.13")
+    for path in [python, *python.rglob("*")]:
+        os.utime(path, (mtime, mtime), follow_symlinks=False)
+    return root
+
+
+def test_archives_are_byte_identical_whatever_the_disk_says(tmp_path):
+    a = write_tar_gz(tree(tmp_path / "a", 1_000_000), "python", tmp_path / "a.tar.gz", 1763683200)
+    b = write_tar_gz(tree(tmp_path / "b", 2_000_000), "python", tmp_path / "b.tar.gz", 1763683200)
+    assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
+    with tarfile.open(a) as tar:
+        members = tar.getmembers()
+    names = [m.name for m in members]
+    assert names == sorted(names) and names[0] == "python"
+    assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 1763683200)}
+    modes = {m.name: m.mode for m in members}
+    assert modes["python/bin/python3.13"] == 0o755 and modes["python/lib/os.py"] == 0o644
+
+
+def test_escaping_symlinks_are_refused(tmp_path):
+    root = tree(tmp_path / "t", 0)
+    (root / "python" / "bin" / "escape").symlink_to("/usr/bin/python3")
+    with pytest.raises(BuildError, match="relative, in-tree symlinks"):
+        write_tar_gz(root, "python", tmp_path / "x.tar.gz", 0)
+    assert not (tmp_path / "x.tar.gz").exists()
+    assert list(tmp_path.glob(".tmp-*")) == []
+
+
+def test_archive_name():
+    assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl") == \
+        "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-install_only.tar.gz"

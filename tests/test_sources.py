@@ -1,0 +1,122 @@
+import hashlib
+import http.server
+import shutil
+import subprocess
+import threading
+
+import pytest
+
+from musl_cpython import sources
+from musl_cpython.errors import ChecksumMismatch, SourceUnavailable
+from musl_cpython.recipes import SourceFile, load_dependencies
+
+PAYLOAD = b"pinned source bytes\n" * 1000
+PIN = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def leftovers(ctx):
+    return [p for p in ctx.source_cache.rglob("*") if p.name.startswith(".tmp-") or p.name.startswith(".apt-")]
+
+
+@pytest.fixture
+def server():
+    """A local HTTP server: /good serves PAYLOAD, /short promises more bytes than it sends."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path == "/good/src.tar.gz":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PAYLOAD)))
+                self.end_headers()
+                self.wfile.write(PAYLOAD)
+            elif self.path == "/short/src.tar.gz":
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(PAYLOAD)))
+                self.end_headers()
+                self.wfile.write(PAYLOAD[:1000])
+                self.close_connection = True
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def test_mirror_file_is_verified_and_cached(ctx, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "src.tar.gz").write_bytes(PAYLOAD)
+    ctx.sources_dir = mirror
+    pin = SourceFile(file="src.tar.gz", sha256=PIN)
+    _, path = sources.fetch(ctx, (pin,), "example")
+    assert path.read_bytes() == PAYLOAD and path.parent.name == PIN
+    shutil.rmtree(mirror)
+    assert sources.fetch(ctx, (pin,), "example")[1] == path  # now from the cache
+
+
+def test_mismatch_is_a_hard_error_and_nothing_is_kept(ctx, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "src.tar.gz").write_bytes(PAYLOAD + b"tampered")
+    ctx.sources_dir = mirror
+    with pytest.raises(ChecksumMismatch) as e:
+        sources.fetch(ctx, (SourceFile(file="src.tar.gz", sha256=PIN),), "example")
+    message = str(e.value)
+    assert "src.tar.gz" in message and PIN in message
+    assert hashlib.sha256(PAYLOAD + b"tampered").hexdigest() in message
+    assert not sources.cache_path(ctx, SourceFile(file="src.tar.gz", sha256=PIN)).exists()
+    assert leftovers(ctx) == []
+
+
+def test_upstream_download(ctx, server):
+    pin = SourceFile(file="src.tar.gz", sha256=PIN, url=f"{server}/good/src.tar.gz")
+    assert sources.fetch(ctx, (pin,), "example")[1].read_bytes() == PAYLOAD
+
+
+def test_partial_download_never_enters_the_cache(ctx, server):
+    pin = SourceFile(file="src.tar.gz", sha256=PIN, url=f"{server}/short/src.tar.gz")
+    with pytest.raises(SourceUnavailable) as e:
+        sources.fetch(ctx, (pin,), "example")
+    assert f"{server}/short/src.tar.gz" in str(e.value)
+    assert not sources.cache_path(ctx, pin).exists()
+    assert leftovers(ctx) == []
+
+
+def test_unavailable_source_names_every_place_tried(ctx, server, tmp_path):
+    ctx.sources_dir = tmp_path / "empty-mirror"
+    pin = SourceFile(file="src.tar.gz", sha256=PIN, url=f"{server}/missing/src.tar.gz",
+                     debian="no-such-source-package-here")
+    with pytest.raises(SourceUnavailable) as e:
+        sources.fetch(ctx, (pin,), "example 1.0")
+    message = str(e.value)
+    assert "source unavailable: example 1.0" in message
+    assert "local mirror" in message and "HTTP 404" in message
+    assert "Debian source package no-such-source-package-here" in message
+
+
+def test_damaged_cache_entry_is_replaced(ctx, tmp_path):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "src.tar.gz").write_bytes(PAYLOAD)
+    ctx.sources_dir = mirror
+    pin = SourceFile(file="src.tar.gz", sha256=PIN)
+    path = sources.fetch(ctx, (pin,), "example")[1]
+    path.write_bytes(b"bit rot")
+    assert sources.fetch(ctx, (pin,), "example")[1].read_bytes() == PAYLOAD
+
+
+def test_debian_source_package_matching_the_pin(ctx):
+    """bzip2's Debian orig tarball is the upstream release: fetched through apt-get source."""
+    bzip2 = load_dependencies()["bzip2"]
+    pin = next(s for s in bzip2.sources if s.debian)
+    assert sources.obtainable(ctx, (pin,)) == "debian", \
+        "deb-src entries are missing: ./bootstrap.sh setup adds them"
+    _, path = sources.fetch(ctx, (pin,), "bzip2")
+    assert sources.sha256_file(path) == pin.sha256
+    assert subprocess.run(["tar", "tzf", str(path)], capture_output=True).returncode == 0
+    assert leftovers(ctx) == []
