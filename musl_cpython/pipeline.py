@@ -100,7 +100,7 @@ def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, buil
         replacements=[(f"{paths['toolchain']}/{tool}", tool) for tool in ("cc", "c++", "ar", "ranlib")]
         + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
         drop_patterns=[relocate.RUNPATH_FLAG])
-    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor)
+    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor, ctx.project.source_date_epoch)
 
     zig_dir = str(toolchain.zig_executable(ctx.project.toolchain["version"]).parent)
     forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
@@ -127,14 +127,19 @@ def _fix_shebangs(tree: Path, python: str) -> None:
             script.write_bytes(_RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
 
 
-def _recompile(tree: Path, files: list[Path], minor: str) -> None:
-    """Byte-compile rewritten modules with the tree's own interpreter, as make install did."""
+def _recompile(tree: Path, files: list[Path], minor: str, epoch: int) -> None:
+    """Byte-compile rewritten modules with the tree's own interpreter, as make install did.
+
+    With SOURCE_DATE_EPOCH set, .pyc files are validated by source hash, not
+    mtime: archives normalise mtimes, which would make timestamp pycs stale.
+    """
     if not files:
         return
     argv = [str(tree / "bin" / f"python{minor}"), "-I", "-m", "compileall", "-q",
             "-o", "0", "-o", "1", "-o", "2", "-s", str(tree), "-p", cpython.INSTALL_PREFIX,
             *map(str, files)]
-    result = subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    result = subprocess.run(argv, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(epoch)})
     if result.returncode != 0:
         raise BuildError(f"byte-compiling {', '.join(f.name for f in files)} failed:\n"
                          f"{result.stdout}{result.stderr}")

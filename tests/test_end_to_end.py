@@ -1,0 +1,181 @@
+"""The default target built for real, unpacked somewhere new and run.
+
+The first run on a machine builds everything (tens of minutes); later runs
+take the dependency and CPython builds from ~/.cache/musl-cpython and only
+relocate, package and check.
+"""
+import json
+import os
+import subprocess
+import sys
+import tarfile
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from musl_cpython import REPO
+from musl_cpython.archives import safe_extract
+from musl_cpython.relocate import dynamic_info, elf_files
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    work = tmp_path_factory.mktemp("e2e")
+    argv = [sys.executable, str(REPO / "build.py"), "build", "--out", str(work / "dist"),
+            "--build-dir", str(work / "build")]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    archives = list((work / "dist").glob("*.tar.gz"))
+    assert len(archives) == 1
+    return work, archives[0], result.stdout, argv
+
+
+@pytest.fixture(scope="module")
+def unpacked(build, tmp_path_factory):
+    _, archive, _, _ = build
+    where = tmp_path_factory.mktemp("unpacked") / "a" / "deep" / "new" / "place with space"
+    safe_extract(archive, where)
+    return where / "python"
+
+
+def run_python(tree, code, **env):
+    return subprocess.run([str(tree / "bin" / "python3"), "-c", code], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_archive_layout(build):
+    work, archive, stdout, _ = build
+    assert archive.name.startswith("cpython-3.13.")
+    assert archive.name.endswith("-x86_64-unknown-linux-musl-install_only.tar.gz")
+    with tarfile.open(archive) as tar:
+        members = tar.getmembers()
+    assert {m.name.split("/")[0] for m in members} == {"python"}
+    for top in ("python/bin", "python/lib", "python/include", "python/share"):
+        assert any(m.name == top for m in members), top
+    links = {m.name: m.linkname for m in members if m.issym()}
+    assert links["python/bin/python3"] == links["python/bin/python"] == "python3.13"
+    for name, target in links.items():
+        assert not target.startswith("/"), (name, target)
+        assert os.path.normpath(os.path.join(os.path.dirname(name), target)).startswith("python/")
+
+
+def test_stages_are_reported_with_times(build):
+    _, _, stdout, _ = build
+    for stage in ("recipes", "sources", "toolchain", "dependencies", "cpython", "relocate",
+                  "package", "smoke check"):
+        assert f"==> {stage}" in stdout and f"<== {stage}: " in stdout, stage
+    assert "ssl: OpenSSL 3.5" in stdout
+
+
+def test_imports_with_an_empty_environment(unpacked):
+    result = run_python(unpacked, "import ssl, sqlite3, ctypes, _decimal; print(ssl.OPENSSL_VERSION)")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OpenSSL 3.5")
+
+
+def test_identity_and_sysconfig(unpacked):
+    code = ("import sys, sysconfig, json, importlib.machinery as m; v = sysconfig.get_config_vars(); "
+            "print(json.dumps({k: v.get(k) for k in ('prefix', 'CC', 'CXX', 'SOABI', 'EXT_SUFFIX', 'LDSHARED')}"
+            " | {'multiarch': sys.implementation._multiarch, 'suffixes': m.EXTENSION_SUFFIXES}))")
+    result = run_python(unpacked, code)
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["multiarch"] == "x86_64-linux-musl"
+    assert info["SOABI"] == "cpython-313-x86_64-linux-musl"
+    assert info["suffixes"][0] == ".cpython-313-x86_64-linux-musl.so"
+    assert info["CC"].split()[0] == "cc" and info["CXX"].split()[0] == "c++"
+    assert info["LDSHARED"].split()[0] == "cc"
+    assert info["prefix"] == str(unpacked)  # sysconfig derives it from where the tree is
+
+
+def test_sysconfigdata_prefix_is_install(unpacked):
+    data = next(unpacked.glob("lib/python3.13/_sysconfigdata_*.py")).read_text()
+    assert "'prefix': '/install'" in data
+    assert "'CC': 'cc" in data
+
+
+def test_every_elf_file_is_relocatable_and_needs_only_musl(unpacked):
+    lib = unpacked / "lib"
+    bundled = {p.name for p in lib.glob("*.so*")}
+    for path in elf_files(unpacked):
+        info = dynamic_info(path)
+        assert info["rpath"] == [], path
+        for entry in info["runpath"]:
+            assert entry.startswith("$ORIGIN"), (path, entry)
+        for needed in info["needed"]:
+            assert needed == "libc.so" or needed in bundled, (path, needed)
+    with open(unpacked / "bin" / "python3.13", "rb") as f:
+        interp = [s.get_interp_name() for s in ELFFile(f).iter_segments() if s["p_type"] == "PT_INTERP"]
+    assert interp == ["/lib/ld-musl-x86_64.so.1"]
+    assert dynamic_info(unpacked / "bin" / "python3.13")["runpath"] == ["$ORIGIN/../lib"]
+    for name in ("libssl.so.3", "libcrypto.so.3", "libsqlite3.so.0", "libffi.so.8", "libz.so.1"):
+        assert name in bundled, name
+
+
+def test_readelf_shows_no_absolute_runpath(unpacked):
+    for path in elf_files(unpacked):
+        out = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
+        for line in out.splitlines():
+            if "RUNPATH" in line or "RPATH" in line:
+                assert "[$ORIGIN" in line, (path, line)
+
+
+def test_musl_specific_fixes(unpacked):
+    code = """
+import ctypes, ctypes.util, sys, threading
+assert ctypes.util.find_library('c') == 'libc.so', ctypes.util.find_library('c')
+ctypes.CDLL(ctypes.util.find_library('c')).getpid()
+assert ctypes.util.find_library('ssl').endswith('/lib/libssl.so.3'), ctypes.util.find_library('ssl')
+def deep(n): return deep(n + 1)
+outcome = []
+def worker():
+    sys.setrecursionlimit(20000)
+    try:
+        deep(0)
+    except RecursionError:
+        outcome.append('RecursionError')
+t = threading.Thread(target=worker); t.start(); t.join()
+print(outcome)
+"""
+    result = run_python(unpacked, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "['RecursionError']"
+
+
+def test_no_build_paths_in_text_files(unpacked):
+    needles = [str(REPO).encode(), os.path.expanduser("~/.cache").encode(), b"ziglang"]
+    for path in unpacked.rglob("*"):
+        if path.is_symlink() or not path.is_file():
+            continue
+        data = path.read_bytes()
+        if b"\0" in data[:8192]:
+            continue
+        for needle in needles:
+            assert needle not in data, (path, needle)
+
+
+def test_pip_runs_from_the_relocated_tree(unpacked):
+    result = subprocess.run([str(unpacked / "bin" / "pip3"), "--version"], capture_output=True,
+                            text=True, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stderr
+    assert str(unpacked) in result.stdout
+
+
+def test_second_build_reuses_the_caches(build):
+    work, archive, _, argv = build
+    first = archive.read_bytes()
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "CPython 3.13" in result.stdout and ": cached" in result.stdout
+    assert "==> dependency " not in result.stdout  # nothing rebuilt
+    assert archive.read_bytes() == first
+
+
+def test_bytecode_is_validated_by_hash_not_mtime(unpacked):
+    """Archives normalise mtimes, so timestamp-validated .pyc files would all be stale."""
+    for name in ("os", "_sysconfigdata__linux_x86_64-linux-musl"):
+        pyc = unpacked / "lib" / "python3.13" / "__pycache__" / f"{name}.cpython-313.pyc"
+        flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
+        assert flags & 1, f"{pyc.name} is timestamp-based"
