@@ -118,7 +118,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
 
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(deps.values()), sysroot)
-    values = {"deps": str(deps_root), "sysroot": str(sysroot), "ar": toolchain.tool("ar"),
+    values = {"deps": str(deps_root), "sysroot": str(sysroot), "ar": toolchain.tool("llvm-ar"),
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")

@@ -157,8 +157,8 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
             values = {
                 "prefix": PREFIX, "destdir": str(staging), "jobs": str(ctx.jobs),
                 "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
-                "cc": toolchain.cc, "cxx": toolchain.tool("c++"), "ar": toolchain.tool("ar"),
-                "ranlib": toolchain.tool("ranlib"), "cflags": " ".join(toolchain.cflags),
+                "cc": toolchain.cc, "cxx": toolchain.tool("clang++"), "ar": toolchain.tool("llvm-ar"),
+                "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join(toolchain.cflags),
                 "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch,
                 "build_cc": "cc",
                 **{name: per_arch[target.arch] for name, per_arch in dep.vars.items()

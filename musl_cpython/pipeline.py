@@ -97,7 +97,8 @@ def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, buil
     paths = python.info["build_paths"]
     changed = relocate.rewrite_build_paths(
         tree,
-        replacements=[(f"{paths['toolchain']}/{tool}", tool) for tool in ("cc", "c++", "ar", "ranlib")]
+        replacements=[(f"{paths['toolchain']}/{tool}", generic)
+                      for tool, generic in toolchain.GENERIC_NAMES.items()]
         + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
         drop_patterns=[relocate.RUNPATH_FLAG])
     _recompile(tree, [p for p in changed if p.suffix == ".py"], minor, ctx.project.source_date_epoch)

@@ -1,7 +1,9 @@
 """The cross toolchain: zig from PyPI behind small per-target wrapper scripts.
 
-Build systems get plain `cc`, `c++`, `ar` and `ranlib` programs. The `cc`
-wrapper adds the hardening link flags to every link, and `-dynamic` so that
+Build systems get `clang`, `clang++`, `llvm-ar` and `llvm-ranlib` programs:
+named for what they are, because configure scripts pick compiler-specific
+options (CPython's LTO among them) by matching "clang" in $CC. The compiler
+wrappers add the hardening link flags to every link, and `-dynamic` so that
 executables ask for musl's loader (zig links executables statically unless
 told otherwise).
 """
@@ -18,6 +20,10 @@ from pathlib import Path
 from .context import Context
 from .errors import BuildError, MissingHostTool
 from .recipes import Target
+
+# What sysconfig records instead of each wrapper: the names a user's machine has.
+# Longest first, so that "clang++" is not rewritten as "clang" + "++".
+GENERIC_NAMES = {"clang++": "c++", "clang": "cc", "llvm-ranlib": "ranlib", "llvm-ar": "ar"}
 
 # Programs the build runs on the build machine, and the Debian package with each.
 HOST_TOOLS = {
@@ -61,7 +67,7 @@ class Toolchain:
 
     @property
     def cc(self) -> str:
-        return self.tool("cc")
+        return self.tool("clang")
 
     def environment(self, source_date_epoch: int) -> dict[str, str]:
         """A clean environment for build commands: nothing leaks in from the caller's."""
@@ -69,7 +75,7 @@ class Toolchain:
         env.update(
             LC_ALL="C",
             SOURCE_DATE_EPOCH=str(source_date_epoch),
-            CC=self.cc, CXX=self.tool("c++"), AR=self.tool("ar"), RANLIB=self.tool("ranlib"),
+            CC=self.cc, CXX=self.tool("clang++"), AR=self.tool("llvm-ar"), RANLIB=self.tool("llvm-ranlib"),
             CFLAGS=" ".join(self.cflags), CXXFLAGS=" ".join(self.cflags),
             CC_FOR_BUILD="cc", BUILD_CC="cc",
         )
@@ -104,12 +110,12 @@ def prepare(ctx: Context, target: Target) -> Toolchain:
     bin_dir.mkdir(parents=True, exist_ok=True)
     zig_cache = ctx.cache_dir / "zig"
     scripts = {
-        "cc": _COMPILER.format(what="C compiler", mode="cc", link=shlex.quote(" ".join(link)),
+        "clang": _COMPILER.format(what="C compiler", mode="cc", link=shlex.quote(" ".join(link)),
                                zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
-        "c++": _COMPILER.format(what="C++ compiler", mode="c++", link=shlex.quote(" ".join(link)),
+        "clang++": _COMPILER.format(what="C++ compiler", mode="c++", link=shlex.quote(" ".join(link)),
                                 zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
-        "ar": _TOOL.format(mode="ar", zig="{zig}", zig_cache="{zig_cache}"),
-        "ranlib": _TOOL.format(mode="ranlib", zig="{zig}", zig_cache="{zig_cache}"),
+        "llvm-ar": _TOOL.format(mode="ar", zig="{zig}", zig_cache="{zig_cache}"),
+        "llvm-ranlib": _TOOL.format(mode="ranlib", zig="{zig}", zig_cache="{zig_cache}"),
     }
     cflags = (*settings["cflags"], *target.cflags)
     # The identity covers the scripts before local paths are filled in, so

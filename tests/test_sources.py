@@ -47,23 +47,29 @@ def server():
     httpd.shutdown()
 
 
-def test_mirror_file_is_verified_and_cached(ctx, tmp_path):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "src.tar.gz").write_bytes(PAYLOAD)
-    ctx.sources_dir = mirror
+@pytest.fixture
+def mirror(ctx, tmp_path):
+    """A local mirror folder holding src.tar.gz with the given bytes."""
+    def put(data: bytes):
+        folder = tmp_path / "mirror"
+        folder.mkdir(exist_ok=True)
+        (folder / "src.tar.gz").write_bytes(data)
+        ctx.sources_dir = folder
+        return folder
+    return put
+
+
+def test_mirror_file_is_verified_and_cached(ctx, mirror):
+    folder = mirror(PAYLOAD)
     pin = SourceFile(file="src.tar.gz", sha256=PIN)
     _, path = sources.fetch(ctx, (pin,), "example")
     assert path.read_bytes() == PAYLOAD and path.parent.name == PIN
-    shutil.rmtree(mirror)
+    shutil.rmtree(folder)
     assert sources.fetch(ctx, (pin,), "example")[1] == path  # now from the cache
 
 
-def test_mismatch_is_a_hard_error_and_nothing_is_kept(ctx, tmp_path):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "src.tar.gz").write_bytes(PAYLOAD + b"tampered")
-    ctx.sources_dir = mirror
+def test_mismatch_is_a_hard_error_and_nothing_is_kept(ctx, mirror):
+    mirror(PAYLOAD + b"tampered")
     with pytest.raises(ChecksumMismatch) as e:
         sources.fetch(ctx, (SourceFile(file="src.tar.gz", sha256=PIN),), "example")
     message = str(e.value)
@@ -99,11 +105,8 @@ def test_unavailable_source_names_every_place_tried(ctx, server, tmp_path):
     assert "Debian source package no-such-source-package-here" in message
 
 
-def test_damaged_cache_entry_is_replaced(ctx, tmp_path):
-    mirror = tmp_path / "mirror"
-    mirror.mkdir()
-    (mirror / "src.tar.gz").write_bytes(PAYLOAD)
-    ctx.sources_dir = mirror
+def test_damaged_cache_entry_is_replaced(ctx, mirror):
+    mirror(PAYLOAD)
     pin = SourceFile(file="src.tar.gz", sha256=PIN)
     path = sources.fetch(ctx, (pin,), "example")[1]
     path.write_bytes(b"bit rot")
