@@ -50,7 +50,7 @@ def _commands(dep: Dependency) -> list[list[str]]:
         commands = [
             ["./configure", "--host={host}", "--build={build}", "--prefix={prefix}", *build.get("configure", [])],
             ["make", "-j{jobs}", *build.get("make", [])],
-            ["make", *build.get("install", ["install"]), "DESTDIR={destdir}"],
+            ["make", *build.get("install", ["install"]), *build.get("make", []), "DESTDIR={destdir}"],
         ]
     elif style == "cmake":
         commands = [
@@ -98,12 +98,34 @@ def cache_key(dep: Dependency, target: Target, toolchain: Toolchain, project: Pr
 
 
 def fill(text: str, values: dict[str, str], where: str) -> str:
+    """Fill {placeholders}. They are lower-case, so make's ${VARIABLES} pass through."""
     def replace(match):
         name = match.group(1)
         if name not in values:
             raise BuildError(f"{where}: unknown placeholder {{{name}}}")
         return values[name]
-    return re.sub(r"\{(\w+)\}", replace, text)
+    return re.sub(r"\{([a-z_]+)\}", replace, text)
+
+
+def placeholder_values(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
+                       destdir: Path, deps_root: Path, sysroot: Path) -> dict[str, str]:
+    """What {placeholders} in a dependency recipe stand for."""
+    return {
+        "prefix": PREFIX, "destdir": str(destdir), "jobs": str(ctx.jobs),
+        "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
+        "cc": toolchain.cc, "cxx": toolchain.tool("clang++"), "ar": toolchain.tool("llvm-ar"),
+        "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join(toolchain.cflags),
+        "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch, "build_cc": "cc",
+        **{name: per_arch[target.arch] for name, per_arch in dep.vars.items() if target.arch in per_arch},
+    }
+
+
+def expanded_plan(dep: Dependency, project: Project, values: dict[str, str]):
+    """The commands and extra environment of a build, placeholders filled."""
+    where = dep.path.name
+    commands = [[fill(arg, values, where) for arg in command] for command in _commands(dep)]
+    env = {k: fill(v, values, where) for k, v in _environment_template(dep, project).items()}
+    return commands, env
 
 
 def assemble_sysroot(built: list[BuiltDependency], sysroot: Path) -> Path:
@@ -154,21 +176,10 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
         with publishing(entry) as staging:
-            values = {
-                "prefix": PREFIX, "destdir": str(staging), "jobs": str(ctx.jobs),
-                "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
-                "cc": toolchain.cc, "cxx": toolchain.tool("clang++"), "ar": toolchain.tool("llvm-ar"),
-                "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join(toolchain.cflags),
-                "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch,
-                "build_cc": "cc",
-                **{name: per_arch[target.arch] for name, per_arch in dep.vars.items()
-                   if target.arch in per_arch},
-            }
-            where = dep.path.name
-            env = toolchain.environment(ctx.project.source_date_epoch)
-            env.update({k: fill(v, values, where) for k, v in _environment_template(dep, ctx.project).items()})
-            for command in _commands(dep):
-                argv = [fill(arg, values, where) for arg in command]
+            values = placeholder_values(ctx, dep, target, toolchain, staging, deps_root, sysroot)
+            commands, extra_env = expanded_plan(dep, ctx.project, values)
+            env = toolchain.environment(ctx.project.source_date_epoch) | extra_env
+            for argv in commands:
                 run(f"dependency {dep.name}", argv, log=log, cwd=src, env=env)
             _tidy(staging / PREFIX.lstrip("/"))
             (staging / "manifest.json").write_text(json.dumps(

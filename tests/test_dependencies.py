@@ -1,0 +1,37 @@
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from musl_cpython import dependencies
+from musl_cpython.errors import BuildError
+from musl_cpython.recipes import load_dependencies, load_project, load_targets
+
+
+def test_placeholders_are_lower_case_so_make_variables_pass_through():
+    values = {"cc": "/t/clang"}
+    assert dependencies.fill("CC={cc} ${LDFLAGS} ${CC}", values, "x") == "CC=/t/clang ${LDFLAGS} ${CC}"
+    with pytest.raises(BuildError, match="unknown placeholder {nope}"):
+        dependencies.fill("{nope}", values, "x")
+
+
+@pytest.mark.parametrize("arch", sorted(load_targets()))
+def test_every_recipe_expands_for_every_target(ctx, tools, arch):
+    target = load_targets()[arch]
+    for dep in load_dependencies().values():
+        values = dependencies.placeholder_values(ctx, dep, target, tools, Path("/d"), Path("/r/prefix"),
+                                                 Path("/r"))
+        commands, env = dependencies.expanded_plan(dep, ctx.project, values)
+        assert commands and all(arg and "{" not in arg.replace("${", "") for c in commands for arg in c), dep.name
+        assert env["PKG_CONFIG_LIBDIR"] == "/r/prefix/lib/pkgconfig"
+
+
+def test_cache_key_follows_what_shapes_the_build(tools):
+    project, target = load_project(), load_targets()["x86_64"]
+    zlib = load_dependencies()["zlib"]
+    key = dependencies.cache_key(zlib, target, tools, project, {})
+    assert key == dependencies.cache_key(zlib, target, tools, project, {})
+    changed = replace(zlib, build=zlib.build | {"steps": zlib.build["steps"] + [["true"]]})
+    assert dependencies.cache_key(changed, target, tools, project, {}) != key
+    assert dependencies.cache_key(zlib, target, replace(tools, identity="other"), project, {}) != key
+    assert dependencies.cache_key(zlib, target, tools, project, {"ncurses": "k"}) != key
