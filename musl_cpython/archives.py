@@ -51,7 +51,8 @@ def safe_extract(archive: Path, dest: Path) -> None:
     except getattr(tarfile, "FilterError", ()) as e:
         raise UnsafeArchive(f"{archive.name}: refusing to extract: {e}") from None
     except (tarfile.TarError, EOFError, OSError) as e:
-        raise UnsafeArchive(f"{archive.name}: not a readable tar archive ({e})") from None
+        first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise UnsafeArchive(f"{archive.name}: not a readable tar archive ({first_line})") from None
 
 
 def single_top_dir(dest: Path) -> Path:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import REPO, pipeline, sources
+from . import REPO, pipeline, sources, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
@@ -21,11 +21,19 @@ def _context(args) -> Context:
 
 def cmd_build(args) -> int:
     start = time.monotonic()
-    result = pipeline.build(_context(args), args.python, args.arch, Path(args.out))
+    result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline)
     missing = result.info.get("missing_modules", {})
     say(f"built {result.archive.name} in {(time.monotonic() - start) / 60:.1f} min")
     for name, reason in missing.items():
         say(f"    not built: {name}: {reason}")
+    return 0
+
+
+def cmd_verify(args) -> int:
+    report = verify.verify(_context(args), Path(args.archive).absolute(), network=not args.offline)
+    if report["summary"]["failed"]:
+        say(f"verification failed; moved to {report['quarantined']}")
+        return 1
     return 0
 
 
@@ -70,7 +78,14 @@ def parser() -> argparse.ArgumentParser:
     build.add_argument("--arch", default="x86_64")
     build.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
     build.add_argument("--out", default=REPO / "dist", help="where archives go (default: dist/)")
+    build.add_argument("--offline", action="store_true",
+                       help="verification skips the checks that install from the package index")
     build.set_defaults(func=cmd_build)
+
+    checker = sub.add_parser("verify", parents=[common], help="prove an archive works (runs after every build)")
+    checker.add_argument("archive", help="an install_only .tar.gz")
+    checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
+    checker.set_defaults(func=cmd_verify)
 
     fetch = sub.add_parser("fetch", parents=[common], help="download and verify the sources a build needs")
     fetch.add_argument("--python", default="3.13")

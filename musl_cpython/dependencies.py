@@ -27,6 +27,9 @@ from .toolchain import Toolchain
 # pkg-config's sysroot support points -I/-L flags into it.
 PREFIX = "/prefix"
 
+# Libraries are built at -O2, as their own build systems default to.
+DEPENDENCY_OPTIMISATION = "-O2"
+
 # What a build leaves behind that neither CPython nor the distribution uses.
 # Static archives go too, so that CPython links the shared libraries it bundles.
 _UNUSED = ("bin", "sbin", "share/man", "share/doc", "share/info", "share/locale", "share/aclocal")
@@ -89,6 +92,7 @@ def cache_key(dep: Dependency, target: Target, toolchain: Toolchain, project: Pr
         "name": dep.name, "version": dep.version,
         "sources": [s.sha256 for s in dep.sources],
         "commands": _commands(dep), "env": _environment_template(dep, project),
+        "optimisation": DEPENDENCY_OPTIMISATION,
         "vars": dep.vars, "prefix": PREFIX,
         "target": [target.arch, target.zig_target, list(target.cflags)],
         "toolchain": toolchain.identity,
@@ -114,7 +118,7 @@ def placeholder_values(ctx: Context, dep: Dependency, target: Target, toolchain:
         "prefix": PREFIX, "destdir": str(destdir), "jobs": str(ctx.jobs),
         "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
         "cc": toolchain.cc, "cxx": toolchain.tool("clang++"), "ar": toolchain.tool("llvm-ar"),
-        "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join(toolchain.cflags),
+        "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join([DEPENDENCY_OPTIMISATION, *toolchain.cflags]),
         "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch, "build_cc": "cc",
         **{name: per_arch[target.arch] for name, per_arch in dep.vars.items() if target.arch in per_arch},
     }

@@ -1,5 +1,5 @@
 """One build, stage by stage: recipes -> sources -> toolchain -> dependencies
--> cpython -> relocate -> package -> smoke check."""
+-> cpython -> relocate -> package -> smoke check -> verify."""
 from __future__ import annotations
 
 import shutil
@@ -7,7 +7,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REPO, cpython, dependencies, package, relocate, smoke, sources, toolchain
+from . import REPO, cpython, dependencies, package, relocate, smoke, sources, toolchain, verify
 from .context import Context
 from .errors import BuildError, SourceUnavailable
 from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
@@ -29,6 +29,7 @@ class BuildResult:
     target: Target
     info: dict
     bundled: list[str] = field(default_factory=list)
+    verification: dict = field(default_factory=dict)
 
 
 def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease]:
@@ -45,7 +46,7 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
         "and Debian's source index; run `build.py fetch` where the sources can be reached)")
 
 
-def build(ctx: Context, spec: str, arch: str, out_dir: Path) -> BuildResult:
+def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True) -> BuildResult:
     with stage("recipes"):
         target = target_for(arch)
         recipe, release = select_release(ctx, spec)
@@ -75,7 +76,13 @@ def build(ctx: Context, spec: str, arch: str, out_dir: Path) -> BuildResult:
     with stage("smoke check"):
         smoke.smoke_check(archive)
     shutil.rmtree(work, ignore_errors=True)
-    return BuildResult(archive, release.version, target, python.info, bundled)
+    with stage("verify"):
+        report = verify.verify(ctx, archive, network=network)
+        if report["summary"]["failed"]:
+            failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
+            raise BuildError(f"verification failed ({'; '.join(failed)}); the archive and its report "
+                             f"were moved to {report['quarantined']}")
+    return BuildResult(archive, release.version, target, python.info, bundled, report)
 
 
 def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:

@@ -37,6 +37,7 @@ class Target:
     platform_triplet: str
     musl_loader: str
     debian_arch: str
+    musl_deb_sha256: str
     cflags: tuple[str, ...] = ()
 
 
@@ -68,6 +69,7 @@ class PythonRecipe:
     configure: tuple[str, ...]
     cflags: tuple[str, ...]
     missing_modules: dict
+    may_be_absent: dict
     releases: tuple[PythonRelease, ...]
 
     def patch_paths(self) -> list[Path]:
@@ -79,6 +81,7 @@ class Project:
     build_tag: str
     source_date_epoch: int
     musl_minimum: str
+    musl_debian_version: str
     functions_after_minimum: tuple[str, ...]
     toolchain: dict
 
@@ -109,6 +112,7 @@ def load_project() -> Project:
         build_tag=data["build_tag"],
         source_date_epoch=int(data["source_date_epoch"]),
         musl_minimum=data["musl"]["minimum"],
+        musl_debian_version=data["musl"]["debian_version"],
         functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
         toolchain=data["toolchain"],
     )
@@ -160,6 +164,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
             configure=tuple(data.get("configure", ())),
             cflags=tuple(data.get("cflags", ())),
             missing_modules=data.get("missing_modules", {}),
+            may_be_absent=data.get("may_be_absent", {}),
             releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
         )
     return pythons

@@ -184,3 +184,24 @@ def _apt_get_source(package: str, version: str, filename: str, dest: Path) -> No
             raise SourceUnavailable(f"Debian source package {package}={version}: apt-get source failed: "
                                     f"{(result.stderr or result.stdout).strip().splitlines()[-1:]}")
         shutil.move(got, dest)
+
+
+def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: str, sha256: str) -> Path:
+    """A Debian binary package (.deb), pinned by sha256, through `apt-get download`."""
+    pin = SourceFile(file=f"{package}_{version.split(':')[-1]}_{debian_arch}.deb", sha256=sha256)
+    if path := _verified_cache_entry(ctx, pin):
+        return path
+    spec = f"{package}:{debian_arch}={version}"
+
+    def download(dest: Path) -> None:
+        with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".apt-") as tmp:
+            result = subprocess.run(["apt-get", "download", spec], cwd=tmp, capture_output=True, text=True)
+            debs = list(Path(tmp).glob("*.deb"))
+            if result.returncode != 0 or len(debs) != 1:
+                hint = (f" (is the {debian_arch} architecture enabled? dpkg --add-architecture "
+                        f"{debian_arch} && apt-get update)") if "Unable to locate" in result.stderr else ""
+                raise SourceUnavailable(f"Debian package {spec} unavailable: "
+                                        f"{result.stderr.strip().splitlines()[-1:]}{hint}")
+            shutil.move(debs[0], dest)
+
+    return _store(ctx, pin, download, f"Debian package {spec}")

@@ -1,0 +1,629 @@
+"""Prove that an artifact works the way its users will use it.
+
+The archive is unpacked into a fresh directory whose path contains a space,
+and the interpreter is run from there, directly and through a symlink placed
+elsewhere. Each check passes, fails, or is skipped with the reason; the
+results go to a JSON report next to the archive.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import textwrap
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from elftools.common.exceptions import ELFError
+from elftools.elf.dynamic import DynamicSection
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerNeedSection
+
+from . import REPO, musl, relocate, toolchain
+from .archives import safe_extract
+from .context import Context
+from .errors import BuildError, UnsafeArchive
+from .recipes import Target, load_pythons, load_targets
+from .steps import say
+
+# pyelftools names for the flags the hardening rules read.
+DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, PF_X = 0x4, 0x8, 0x1, 0x1
+
+# Wheels pip must install from the package index as musllinux binaries.
+WHEELS = {"MarkupSafe": "markupsafe", "numpy": "numpy"}
+
+
+class VerificationCannotRun(BuildError):
+    """Not a verdict on the artifact: the check itself could not start. Exit code 2."""
+
+    exit_code = 2
+
+
+class Fail(Exception):
+    pass
+
+
+class Skip(Exception):
+    pass
+
+
+@dataclass
+class Check:
+    group: str
+    name: str
+    status: str  # pass, fail or skip
+    detail: str = ""
+
+
+# --- reading ELF files -----------------------------------------------------------
+
+@dataclass
+class ElfFacts:
+    path: Path
+    interp: str | None
+    needed: list[str]
+    runpath: list[str]
+    glibc_versions: list[str]
+    exec_stack: bool
+    has_relro: bool
+    bind_now: bool
+    textrel: bool
+    undefined: set[str]  # strong undefined dynamic symbols
+    defined: set[str]
+
+
+def read_elf(path: Path) -> ElfFacts:
+    with open(path, "rb") as f:
+        elf = ELFFile(f)
+        interp, exec_stack, has_relro, has_stack_header = None, False, False, False
+        for segment in elf.iter_segments():
+            kind = segment["p_type"]
+            if kind == "PT_INTERP":
+                interp = segment.get_interp_name()
+            elif kind == "PT_GNU_STACK":
+                has_stack_header = True
+                exec_stack = bool(segment["p_flags"] & PF_X)
+            elif kind == "PT_GNU_RELRO":
+                has_relro = True
+        needed, runpath, flags, flags_1, textrel = [], [], 0, 0, False
+        for section in elf.iter_sections():
+            if isinstance(section, DynamicSection):
+                for tag in section.iter_tags():
+                    name = tag.entry.d_tag
+                    if name == "DT_NEEDED":
+                        needed.append(tag.needed)
+                    elif name == "DT_RUNPATH":
+                        runpath += tag.runpath.split(":")
+                    elif name == "DT_RPATH":
+                        runpath += tag.rpath.split(":")
+                    elif name == "DT_FLAGS":
+                        flags = tag.entry.d_val
+                    elif name == "DT_FLAGS_1":
+                        flags_1 = tag.entry.d_val
+                    elif name == "DT_TEXTREL":
+                        textrel = True
+        glibc = []
+        versions = elf.get_section_by_name(".gnu.version_r")
+        if isinstance(versions, GNUVerNeedSection):
+            for verneed, auxiliaries in versions.iter_versions():
+                glibc += [aux.name for aux in auxiliaries if aux.name.startswith("GLIBC_")]
+        undefined, defined = set(), set()
+        dynsym = elf.get_section_by_name(".dynsym")
+        if dynsym is not None:
+            for symbol in dynsym.iter_symbols():
+                if not symbol.name:
+                    continue
+                bind = symbol["st_info"]["bind"]
+                if symbol["st_shndx"] == "SHN_UNDEF":
+                    if bind == "STB_GLOBAL":
+                        undefined.add(symbol.name)
+                elif bind in ("STB_GLOBAL", "STB_WEAK"):
+                    defined.add(symbol.name)
+    return ElfFacts(path, interp, needed, runpath, glibc, exec_stack or not has_stack_header,
+                    has_relro, bool(flags & DF_BIND_NOW or flags_1 & DF_1_NOW),
+                    textrel or bool(flags & DF_TEXTREL), undefined, defined)
+
+
+def elf_policy(tree: Path, target: Target, musl_exports: set[str], minimum_musl: str) -> list[Check]:
+    """The ELF rules, one check each, over every ELF file in the tree."""
+    facts = []
+    for path in relocate.elf_files(tree):
+        try:
+            facts.append(read_elf(path))
+        except ELFError as e:
+            return [Check("elf", "readable ELF files", "fail", f"{path.relative_to(tree)}: {e}")]
+    lib = tree / "lib"
+    bundled = {p.name for p in lib.iterdir() if p.name.startswith("lib") and ".so" in p.name}
+    provided = set(musl_exports)
+    for fact in facts:
+        if fact.path.parent == lib:
+            provided |= fact.defined
+
+    def rel(path):
+        return str(path.relative_to(tree))
+
+    rules = {
+        "PT_INTERP is " + target.musl_loader: [
+            f"{rel(f.path)}: {f.interp}" for f in facts
+            if f.interp is not None and f.interp != target.musl_loader]
+        + ([] if any(f.path.parent.name == "bin" and f.interp == target.musl_loader for f in facts)
+           else ["bin/: no executable asks for the musl loader"]),
+        "DT_NEEDED only musl libc and bundled libraries": [
+            f"{rel(f.path)} needs {name}" for f in facts for name in f.needed
+            if name != relocate.MUSL_LIBC and name not in bundled],
+        "RUNPATH entries are $ORIGIN-relative and stay in the tree": [
+            f"{rel(f.path)}: {entry}" for f in facts for entry in f.runpath
+            if not _origin_inside(entry, f.path, tree)],
+        "no GLIBC_ symbol versions": [
+            f"{rel(f.path)}: {', '.join(sorted(set(f.glibc_versions)))}" for f in facts if f.glibc_versions],
+        "non-executable stack": [rel(f.path) for f in facts if f.exec_stack],
+        "RELRO": [rel(f.path) for f in facts if not f.has_relro],
+        "BIND_NOW": [rel(f.path) for f in facts if not f.bind_now],
+        "no TEXTREL": [rel(f.path) for f in facts if f.textrel],
+        f"undefined symbols resolve against musl {minimum_musl} or bundled libraries": [
+            f"{rel(f.path)}: {', '.join(sorted(f.undefined - provided)[:8])}" for f in facts
+            if f.undefined - provided],
+    }
+    checks = []
+    for name, problems in rules.items():
+        if problems:
+            shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+            checks.append(Check("elf", name, "fail", shown))
+        else:
+            checks.append(Check("elf", name, "pass", f"{len(facts)} ELF files"))
+    return checks
+
+
+def _origin_inside(entry: str, path: Path, tree: Path) -> bool:
+    if not entry.startswith("$ORIGIN"):
+        return False
+    resolved = os.path.normpath(str(path.parent) + entry[len("$ORIGIN"):])
+    return Path(resolved).is_relative_to(tree)
+
+
+# --- running the interpreter ---------------------------------------------------
+
+SCRIPTS = {
+    "identity": """
+        import importlib.machinery, json, sys, sysconfig
+        print(json.dumps({"multiarch": sys.implementation._multiarch,
+                          "soabi": sysconfig.get_config_var("SOABI"),
+                          "suffixes": importlib.machinery.EXTENSION_SUFFIXES,
+                          "prefix": sys.prefix, "executable": sys.executable}))
+    """,
+    "tags": """
+        from pip._vendor.packaging import tags
+        print("\\n".join(sorted({t.platform for t in tags.sys_tags()})))
+    """,
+    "stdlib": """
+        import importlib, json, os, sys
+        os.environ["BROWSER"] = "true"  # antigravity opens a browser on import
+        failed = {}
+        for name in sorted(sys.stdlib_module_names):
+            if name in ("this", "antigravity", "__main__"):
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception as e:
+                failed[name] = f"{type(e).__name__}: {e}"
+        print(json.dumps(failed))
+    """,
+    "ssl verify paths": """
+        import ssl
+        paths = ssl.get_default_verify_paths()
+        assert paths.openssl_cafile == "/etc/ssl/cert.pem", paths
+        assert paths.openssl_capath == "/etc/ssl/certs", paths
+        print(paths.openssl_cafile, paths.openssl_capath)
+    """,
+    "ssl handshake": """
+        import socket, ssl, sys, threading
+        cert, key = sys.argv[1], sys.argv[2]
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(cert, key)
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+        def serve():
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(tls.recv(5).upper())
+        threading.Thread(target=serve, daemon=True).start()
+        client_ctx = ssl.create_default_context(cafile=cert)
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"hello")
+                assert tls.recv(5) == b"HELLO"
+                print(tls.version(), tls.cipher()[0])
+    """,
+    "sqlite3": """
+        import sqlite3
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE docs USING fts5(body)")
+        db.execute("INSERT INTO docs VALUES ('musl builds of python')")
+        assert db.execute("SELECT count(*) FROM docs WHERE docs MATCH 'musl'").fetchone() == (1,)
+        assert db.execute("SELECT json_extract('{\\"a\\": [1, 2]}', '$.a[1]')").fetchone() == (2,)
+        db.enable_load_extension(True)
+        db.enable_load_extension(False)
+        print("SQLite", sqlite3.sqlite_version, "FTS5, JSON1, loadable extensions")
+    """,
+    "ctypes": """
+        import ctypes, ctypes.util
+        assert ctypes.CDLL(None).getpid() > 0
+        name = ctypes.util.find_library("c")
+        assert name, "find_library('c') returned None"
+        assert ctypes.CDLL(name).strlen(b"musl") == 4
+        print("find_library('c') ->", name)
+    """,
+    "uuid": """
+        import uuid
+        u = uuid.uuid1()
+        assert u.version == 1 and uuid._uuid is not None, "libuuid not used"
+        print(u)
+    """,
+    "curses": """
+        import curses
+        curses.setupterm("xterm")
+        assert curses.tigetstr("clear"), "no terminfo entry for xterm"
+        print("ncurses", curses.ncurses_version)
+    """,
+    "readline": """
+        import readline
+        readline.add_history("musl")
+        assert readline.get_history_item(1) == "musl"
+        print(getattr(readline, "backend", "readline"), readline._READLINE_LIBRARY_VERSION)
+    """,
+    "compression round trips": """
+        import bz2, lzma, zlib, importlib
+        data = b"musl " * 10000
+        for module in (bz2, lzma, zlib):
+            assert module.decompress(module.compress(data)) == data, module.__name__
+        done = ["bz2", "lzma", "zlib"]
+        try:
+            zstd = importlib.import_module("compression.zstd")
+        except ModuleNotFoundError:
+            pass
+        else:
+            assert zstd.decompress(zstd.compress(data)) == data
+            done.append("zstd")
+        print(", ".join(done))
+    """,
+    "hashlib": """
+        import hashlib
+        assert hashlib.sha3_256(b"").hexdigest().startswith("a7ffc6f8bf1ed766")
+        assert hashlib.blake2b(b"").hexdigest().startswith("786a02f742015903")
+        assert hashlib.sha256(b"abc").hexdigest().startswith("ba7816bf")
+        assert hashlib.md5(b"", usedforsecurity=False).hexdigest() == "d41d8cd98f00b204e9800998ecf8427e"
+        print(len(hashlib.algorithms_available), "algorithms")
+    """,
+    "decimal": """
+        import decimal
+        assert decimal.Decimal(1) / decimal.Decimal(7) == decimal.Decimal("0.1428571428571428571428571429")
+        print("libmpdec", decimal.__libmpdec_version__)
+    """,
+    "locale": """
+        import locale, sys
+        locale.setlocale(locale.LC_ALL, "")
+        print(sys.getfilesystemencoding(), locale.getlocale(), locale.getpreferredencoding())
+    """,
+    "deep recursion in a thread": """
+        import sys, threading
+        def deep(n):
+            return deep(n + 1)
+        outcome = []
+        def worker():
+            sys.setrecursionlimit(100000)
+            try:
+                deep(0)
+            except RecursionError:
+                outcome.append("RecursionError")
+        thread = threading.Thread(target=worker)
+        thread.start()
+        thread.join()
+        assert outcome == ["RecursionError"], outcome
+        print("RecursionError raised; thread stack", threading.stack_size() or "default")
+    """,
+    "extension module": """
+        import hello
+        assert hello.add(2, 3) == 5
+        print(hello.__file__)
+    """,
+}
+
+EXTENSION_SOURCE = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+static PyObject *add(PyObject *self, PyObject *args) {
+    long a, b;
+    if (!PyArg_ParseTuple(args, "ll", &a, &b)) return NULL;
+    return PyLong_FromLong(a + b);
+}
+static PyMethodDef methods[] = {{"add", add, METH_VARARGS, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "hello", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&module); }
+"""
+
+
+class Verifier:
+    def __init__(self, ctx: Context, archive: Path, network: bool = True):
+        self.ctx, self.archive, self.network = ctx, archive, network
+        self.target, self.version = identify(archive)
+        minor = ".".join(self.version.split(".")[:2])
+        recipe = load_pythons().get(minor)
+        if recipe is None:
+            raise VerificationCannotRun(f"{archive.name}: no recipe for Python {minor}")
+        self.may_be_absent = recipe.may_be_absent
+        self.minor = minor
+        self.checks: list[Check] = []
+
+    # Running things -------------------------------------------------------------
+
+    def python(self, *args, via=None, env=None, cwd=None, timeout=600):
+        program = via or self.tree / "bin" / "python3"
+        base = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "TERM": "xterm"}
+        return subprocess.run([str(program), *map(str, args)], capture_output=True, text=True,
+                              env=base if env is None else env, cwd=cwd or self.home, timeout=timeout)
+
+    def script(self, name, *args, **kwargs):
+        result = self.python("-c", textwrap.dedent(SCRIPTS[name]), *args, **kwargs)
+        if result.returncode != 0:
+            raise Fail(_last_line(result))
+        return result.stdout.strip()
+
+    def check(self, group, name, function):
+        try:
+            detail = function() or ""
+            status = "pass"
+        except Skip as e:
+            status, detail = "skip", str(e)
+        except Fail as e:
+            status, detail = "fail", str(e)
+        except (subprocess.TimeoutExpired, OSError, AssertionError, ValueError, KeyError) as e:
+            status, detail = "fail", f"{type(e).__name__}: {e}"
+        check = Check(group, name, status, str(detail).strip().replace("\n", "; ")[:500])
+        self.checks.append(check)
+        mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[status]
+        say(f"    {mark} {group}: {name}{': ' + check.detail if check.detail else ''}")
+
+    # The run ------------------------------------------------------------------------
+
+    def run(self) -> dict:
+        start = time.monotonic()
+        with tempfile.TemporaryDirectory(prefix="musl-cpython-verify-") as tmp:
+            root = Path(tmp) / "unpacked here"
+            try:
+                safe_extract(self.archive, root)
+            except UnsafeArchive as e:
+                raise VerificationCannotRun(str(e)) from None
+            self.tree = root / "python"
+            if not (self.tree / "bin" / "python3").exists():
+                raise VerificationCannotRun(f"{self.archive.name}: no python/bin/python3 inside")
+            self.home = Path(tmp) / "home"
+            self.home.mkdir()
+            self.elsewhere = Path(tmp) / "elsewhere" / "bin"
+            self.elsewhere.mkdir(parents=True)
+            (self.elsewhere / "python3").symlink_to(self.tree / "bin" / "python3")
+            musl_root = musl.musl_root(self.ctx, self.target)
+            self._elf(musl_root)
+            self._identity()
+            self.check("stdlib", "every module in sys.stdlib_module_names imports", self._stdlib)
+            self._functional()
+            self._installers()
+            self.check("leaks", "no text file names the build, cache or toolchain paths", self._leaks)
+            self.check("isolation", "runs in a root holding only the musl loader and the tree",
+                       lambda: self._isolated(musl_root, Path(tmp) / "isolated"))
+        counts = {s: sum(c.status == s for c in self.checks) for s in ("pass", "fail", "skip")}
+        return {
+            "archive": self.archive.name, "target": self.target.triple, "python": self.version,
+            "minimum_musl": self.ctx.project.musl_minimum,
+            "checks": [asdict(c) for c in self.checks],
+            "summary": {"run": len(self.checks), "passed": counts["pass"], "failed": counts["fail"],
+                        "skipped": counts["skip"], "wall_time_s": round(time.monotonic() - start, 1)},
+        }
+
+    def _elf(self, musl_root: Path) -> None:
+        exports = musl.exported_symbols(musl.libc_path(musl_root, self.target))
+        for check in elf_policy(self.tree, self.target, exports, self.ctx.project.musl_minimum):
+            self.check(check.group, check.name, lambda c=check: _replay(c))
+
+    def _identity(self) -> None:
+        triplet = self.target.platform_triplet
+        nodot = self.minor.replace(".", "")
+        for label, via in (("run directly", None), ("run through a symlink", self.elsewhere / "python3")):
+            def identity(via=via):
+                info = json.loads(self.script("identity", via=via))
+                if not info["multiarch"].endswith("-linux-musl") and "musl" not in info["multiarch"]:
+                    raise Fail(f"_multiarch is {info['multiarch']}")
+                if info["soabi"] != f"cpython-{nodot}-{triplet}":
+                    raise Fail(f"SOABI is {info['soabi']}")
+                if Path(info["prefix"]) != self.tree:
+                    raise Fail(f"sys.prefix is {info['prefix']}, not the unpacked tree")
+                return f"{info['multiarch']}, {info['soabi']}"
+            self.check("identity", f"_multiarch and SOABI end in -linux-musl ({label})", identity)
+
+        def suffixes():
+            found = json.loads(self.script("identity"))["suffixes"]
+            if found[0] != f".cpython-{nodot}-{triplet}.so":
+                raise Fail(f"EXTENSION_SUFFIXES = {found}")
+            return ", ".join(found)
+        self.check("identity", "EXTENSION_SUFFIXES lists the musl suffix first", suffixes)
+
+        wanted = f"musllinux_1_2_{self.target.arch}"
+
+        def tags(python=None):
+            platforms = self.script("tags", via=python).split()
+            if wanted not in platforms:
+                raise Fail(f"{wanted} missing; offered: {', '.join(platforms[:6])}")
+            return f"{wanted} offered"
+        self.check("identity", f"packaging offers {wanted}", tags)
+
+        def venv_tags():
+            self._make_venv()
+            return tags(self.venv / "bin" / "python")
+        self.check("identity", f"packaging offers {wanted} inside a venv", venv_tags)
+
+    def _make_venv(self) -> None:
+        if not getattr(self, "venv", None):
+            venv = self.home / "venv"
+            result = self.python("-m", "venv", venv)
+            if result.returncode != 0:
+                raise Fail(f"python -m venv: {_last_line(result)}")
+            self.venv = venv
+
+    def _stdlib(self) -> str:
+        failed = json.loads(self.script("stdlib"))
+        unexpected = {name: why for name, why in failed.items() if name not in self.may_be_absent}
+        if unexpected:
+            raise Fail("; ".join(f"{n}: {w}" for n, w in sorted(unexpected.items())))
+        absent = ", ".join(sorted(failed)) or "none"
+        return f"absent as allowed: {absent}"
+
+    def _functional(self) -> None:
+        for name in ("ssl verify paths", "sqlite3", "ctypes", "uuid", "curses", "readline",
+                     "compression round trips", "hashlib", "decimal", "deep recursion in a thread"):
+            self.check("functional", name, lambda name=name: self.script(name))
+        self.check("functional", "TLS handshake with a generated certificate", self._tls)
+        for label, env in (("LANG unset", {}), ("LC_ALL=C", {"LC_ALL": "C"})):
+            def startup(env=env):
+                result = self.python("-c", textwrap.dedent(SCRIPTS["locale"]),
+                                     env={"PATH": "/usr/bin:/bin", **env})
+                if result.returncode != 0 or result.stderr:
+                    raise Fail(_last_line(result))
+                return result.stdout.strip()
+            self.check("functional", f"start-up and locale with {label}", startup)
+
+    def _tls(self) -> str:
+        if shutil.which("openssl") is None:
+            raise Skip("the host has no openssl command to make a certificate (apt-get install openssl)")
+        cert, key = self.home / "cert.pem", self.home / "key.pem"
+        result = subprocess.run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+             "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+            capture_output=True, text=True)
+        if result.returncode != 0:
+            raise Fail(f"openssl req: {_last_line(result)}")
+        return self.script("ssl handshake", cert, key)
+
+    def _installers(self) -> None:
+        self.check("installers", "python -m venv", lambda: self._make_venv() or f"{self.venv.name} created")
+
+        def wheels():
+            if not self.network:
+                raise Skip("--offline: the package index is not used")
+            self._make_venv()
+            pip = [self.venv / "bin" / "python", "-m", "pip", "install", "--only-binary=:all:",
+                   "--disable-pip-version-check", "--no-input", *WHEELS]
+            env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}
+            result = subprocess.run(list(map(str, pip)), capture_output=True, text=True, env=env,
+                                    timeout=900)
+            if result.returncode != 0:
+                raise Fail(f"pip install: {_last_line(result)}")
+            code = ("import importlib, sys\nfor m in sys.argv[1:]:\n"
+                    "    mod = importlib.import_module(m); print(m, getattr(mod, '__version__', ''))\n")
+            out = subprocess.run([str(self.venv / "bin" / "python"), "-c", code, *WHEELS.values()],
+                                 capture_output=True, text=True, env=env)
+            if out.returncode != 0:
+                raise Fail(f"import: {_last_line(out)}")
+            installed = re.findall(r"Successfully installed (.*)", result.stdout)
+            return f"{'; '.join(installed)}; imported: {', '.join(out.stdout.split(chr(10))[:-1])}"
+        self.check("installers", f"pip installs {' and '.join(WHEELS)} as musllinux wheels", wheels)
+        self.check("installers", "C extension built with zig cc from sysconfig and python3-config",
+                   self._extension)
+
+    def _extension(self) -> str:
+        tools = toolchain.prepare(self.ctx, self.target)
+        config = self.tree / "bin" / f"python{self.minor}-config"
+        includes = subprocess.run([str(config), "--includes"], capture_output=True, text=True)
+        if includes.returncode != 0:
+            raise Fail(f"python3-config --includes: {_last_line(includes)}")
+        values = json.loads(self.python("-c", "import json, sysconfig; print(json.dumps({k: sysconfig."
+                                        "get_config_var(k) for k in ('CCSHARED', 'LDSHARED', 'EXT_SUFFIX')}))"
+                                        ).stdout)
+        build = self.home / "ext"
+        build.mkdir()
+        (build / "hello.c").write_text(EXTENSION_SOURCE)
+        out = build / f"hello{values['EXT_SUFFIX']}"
+        # sysconfig says "cc -shared"; "cc" on this machine is glibc's, so the
+        # musl compiler stands in for the first word only.
+        argv = [tools.cc, *includes.stdout.split(), *values["CCSHARED"].split(),
+                *values["LDSHARED"].split()[1:], str(build / "hello.c"), "-o", str(out)]
+        result = subprocess.run(argv, capture_output=True, text=True, env=tools.environment(0))
+        if result.returncode != 0:
+            raise Fail(f"compile: {_last_line(result)}")
+        self.script("extension module", cwd=build)
+        return out.name
+
+    def _leaks(self) -> str:
+        zig_dir = toolchain.zig_executable(self.ctx.project.toolchain["version"]).parent
+        forbidden = [str(self.ctx.build_dir), str(self.ctx.cache_dir), str(zig_dir), str(REPO)]
+        leaks = relocate.find_leaks(self.tree, forbidden)
+        if leaks:
+            raise Fail("; ".join(leaks[:10]))
+        return "checked against " + ", ".join(forbidden)
+
+    def _isolated(self, musl_root: Path, root: Path) -> str:
+        loader = root / self.target.musl_loader.lstrip("/")
+        loader.parent.mkdir(parents=True)
+        shutil.copyfile(musl.libc_path(musl_root, self.target), loader)
+        loader.chmod(0o755)
+        safe_extract(self.archive, root)
+        code = "import ssl, sqlite3, ctypes, decimal, lzma, bz2, zlib, uuid, readline, curses; print('ok')"
+        chroot = ["chroot", str(root), "/python/bin/python3", "-c", code]
+        argv = chroot if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", *chroot]
+        if shutil.which(argv[0]) is None:
+            raise Skip(f"{argv[0]} is not installed")
+        result = subprocess.run(argv, capture_output=True, text=True, env={})
+        if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed",
+                                                result.stderr):
+            raise Skip(f"this machine forbids chroot/namespaces: {_last_line(result)}")
+        if result.returncode != 0 or result.stdout.strip() != "ok":
+            raise Fail(_last_line(result))
+        return f"only {self.target.musl_loader} and /python in the root, empty environment"
+
+
+def _replay(check: Check) -> str:
+    if check.status == "fail":
+        raise Fail(check.detail)
+    return check.detail
+
+
+def _last_line(result: subprocess.CompletedProcess) -> str:
+    lines = (result.stderr or result.stdout or f"exit status {result.returncode}").strip().splitlines()
+    return lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def identify(archive: Path) -> tuple[Target, str]:
+    """The target and Python version an archive is for, from its name."""
+    match = re.match(r"cpython-(\d+\.\d+\.\d+)\+[^-]+-(.+?)-(install_only|install_only_stripped|.*full)\.",
+                     archive.name)
+    if not match:
+        raise VerificationCannotRun(f"{archive.name}: not a distribution archive name "
+                                    "(cpython-<version>+<tag>-<triple>-install_only.tar.gz)")
+    version, triple = match.group(1), match.group(2)
+    for target in load_targets().values():
+        if target.triple == triple:
+            return target, version
+    raise VerificationCannotRun(f"{archive.name}: no target recipe for {triple}; known: "
+                                f"{', '.join(t.triple for t in load_targets().values())}")
+
+
+def verify(ctx: Context, archive: Path, network: bool = True) -> dict:
+    """Verify an archive and write <archive>.verify.json; failures quarantine it."""
+    if not archive.is_file():
+        raise VerificationCannotRun(f"{archive}: no such file")
+    say(f"    verifying {archive.name}")
+    report = Verifier(ctx, archive, network).run()
+    report_path = archive.with_name(archive.name + ".verify.json")
+    report_path.write_text(json.dumps(report, indent=2) + "\n")
+    summary = report["summary"]
+    say(f"    {summary['run']} checks: {summary['passed']} passed, {summary['failed']} failed, "
+        f"{summary['skipped']} skipped in {summary['wall_time_s']}s; report: {report_path}")
+    if summary["failed"]:
+        quarantine = archive.parent / "quarantine"
+        quarantine.mkdir(exist_ok=True)
+        for path in (archive, report_path):
+            os.replace(path, quarantine / path.name)
+        report["quarantined"] = str(quarantine / archive.name)
+    return report

@@ -1,0 +1,53 @@
+"""`build.py verify` on inputs it cannot verify: one clear line, exit code 2."""
+import io
+import subprocess
+import sys
+import tarfile
+
+import pytest
+
+from musl_cpython import REPO
+
+NAME = "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-install_only.tar.gz"
+
+
+def verify(path):
+    return subprocess.run([sys.executable, str(REPO / "build.py"), "verify", str(path)],
+                          capture_output=True, text=True)
+
+
+def evil_archive(path):
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo("python/bin/python3")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/usr/bin/python3"
+        tar.addfile(info)
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b"this is not a tarball"), "not a readable tar archive"),
+    (evil_archive, "absolute symlink"),
+])
+def test_unverifiable_archive(tmp_path, make, message):
+    archive = tmp_path / NAME
+    make(archive)
+    result = verify(archive)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "evil").exists()
+
+
+def test_arch_without_a_recipe(tmp_path):
+    archive = tmp_path / NAME.replace("x86_64-unknown-linux-musl", "vax-unknown-linux-musl")
+    archive.write_bytes(b"")
+    result = verify(archive)
+    assert result.returncode == 2 and "no target recipe for vax-unknown-linux-musl" in result.stderr
+
+
+def test_not_a_distribution_name(tmp_path):
+    archive = tmp_path / "something.tar.gz"
+    archive.write_bytes(b"")
+    result = verify(archive)
+    assert result.returncode == 2 and "not a distribution archive name" in result.stderr
