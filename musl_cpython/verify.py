@@ -137,7 +137,7 @@ def elf_policy(tree: Path, target: Target, musl_exports: set[str], minimum_musl:
         except ELFError as e:
             return [Check("elf", "readable ELF files", "fail", f"{path.relative_to(tree)}: {e}")]
     lib = tree / "lib"
-    bundled = {p.name for p in lib.iterdir() if p.name.startswith("lib") and ".so" in p.name}
+    bundled = {p.name for p in lib.glob("lib*.so*")}
     provided = set(musl_exports)
     for fact in facts:
         if fact.path.parent == lib:

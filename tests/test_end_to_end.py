@@ -64,7 +64,7 @@ def test_archive_layout(build):
 def test_stages_are_reported_with_times(build):
     _, _, stdout, _ = build
     for stage in ("recipes", "sources", "toolchain", "dependencies", "cpython", "relocate",
-                  "package", "smoke check"):
+                  "package", "smoke check", "verify"):
         assert f"==> {stage}" in stdout and f"<== {stage}: " in stdout, stage
     assert "ssl: OpenSSL 3.5" in stdout
 
@@ -179,3 +179,16 @@ def test_bytecode_is_validated_by_hash_not_mtime(unpacked):
         pyc = unpacked / "lib" / "python3.13" / "__pycache__" / f"{name}.cpython-313.pyc"
         flags = int.from_bytes(pyc.read_bytes()[4:8], "little")
         assert flags & 1, f"{pyc.name} is timestamp-based"
+
+
+def test_build_verified_the_archive(build):
+    """The build's last stage is `verify`: every check ran and none failed."""
+    work, archive, stdout, _ = build
+    report = json.loads(archive.with_name(archive.name + ".verify.json").read_text())
+    assert report["summary"]["failed"] == 0, [c for c in report["checks"] if c["status"] == "fail"]
+    skipped = [c for c in report["checks"] if c["status"] == "skip"]
+    assert all(c["detail"] for c in skipped), "every skip says why"
+    groups = {c["group"] for c in report["checks"]}
+    assert groups == {"elf", "identity", "stdlib", "functional", "installers", "leaks", "isolation"}
+    assert report["minimum_musl"] == "1.2.3"
+    assert "==> verify" in stdout
