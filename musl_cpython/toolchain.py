@@ -40,18 +40,20 @@ HOST_TOOLS = {
 _COMPILER = """#!/bin/sh
 # Generated: {what} for {zig_target} through zig. Hardening flags go on
 # every link, never on compile-only steps, so no build system can drop them.
-export ZIG_GLOBAL_CACHE_DIR={zig_cache} ZIG_LOCAL_CACHE_DIR={zig_cache}
+# Paths of the build directory and of zig are mapped to fixed names in
+# debug info and macros, so outputs do not depend on where the build ran.
+export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
 link={link}
 for arg in "$@"; do
   case "$arg" in -c|-E|-S|-M|-MM) link=; break ;; esac
 done
-exec {zig} {mode} -target {zig_target} $link "$@"
+exec @ZIG@ {mode} -target {zig_target} -ffile-prefix-map=@WORK@=/build -ffile-prefix-map=@ZIG_LIB@=/zig $link "$@"
 """
 
 _TOOL = """#!/bin/sh
 # Generated: zig's {mode} (an LLVM {mode}).
-export ZIG_GLOBAL_CACHE_DIR={zig_cache} ZIG_LOCAL_CACHE_DIR={zig_cache}
-exec {zig} {mode} "$@"
+export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
+exec @ZIG@ {mode} "$@"
 """
 
 
@@ -105,32 +107,32 @@ def zig_executable(expected_version: str) -> Path:
 def prepare(ctx: Context, target: Target) -> Toolchain:
     settings = ctx.project.toolchain
     zig = zig_executable(settings["version"])
-    link = ["-dynamic", *settings["ldflags"]]
-    bin_dir = ctx.build_dir / "toolchain" / target.arch / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    zig_cache = ctx.cache_dir / "zig"
+    link = shlex.quote(" ".join(["-dynamic", *settings["ldflags"]]))
     scripts = {
-        "clang": _COMPILER.format(what="C compiler", mode="cc", link=shlex.quote(" ".join(link)),
-                               zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
-        "clang++": _COMPILER.format(what="C++ compiler", mode="c++", link=shlex.quote(" ".join(link)),
-                                zig_target=target.zig_target, zig="{zig}", zig_cache="{zig_cache}"),
-        "llvm-ar": _TOOL.format(mode="ar", zig="{zig}", zig_cache="{zig_cache}"),
-        "llvm-ranlib": _TOOL.format(mode="ranlib", zig="{zig}", zig_cache="{zig_cache}"),
+        "clang": _COMPILER.format(what="C compiler", mode="cc", link=link, zig_target=target.zig_target),
+        "clang++": _COMPILER.format(what="C++ compiler", mode="c++", link=link, zig_target=target.zig_target),
+        "llvm-ar": _TOOL.format(mode="ar"),
+        "llvm-ranlib": _TOOL.format(mode="ranlib"),
     }
     cflags = (*settings["cflags"], *target.cflags)
     # The identity covers the scripts before local paths are filled in, so
-    # cache keys do not depend on where the venv or the cache lives.
+    # cache keys do not depend on where the venv, the cache or the build lives.
     identity = hashlib.sha256(repr((settings["version"], sorted(scripts.items()), cflags))
                               .encode()).hexdigest()
+    local_paths = {"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib",
+                   "@WORK@": ctx.build_dir / "work"}
+    bin_dir = ctx.build_dir / "toolchain" / target.arch / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
     for name, template in scripts.items():
-        path = bin_dir / name
-        text = template.replace("{zig}", shlex.quote(str(zig))).replace(
-            "{zig_cache}", shlex.quote(str(zig_cache)))
-        if not path.is_file() or path.read_text() != text:
-            tmp = path.with_name(f".{name}.tmp")
+        text = template
+        for marker, local in local_paths.items():
+            text = text.replace(marker, shlex.quote(str(local)))
+        script = bin_dir / name
+        if not script.is_file() or script.read_text() != text:
+            tmp = script.with_name(f".{name}.tmp")
             tmp.write_text(text)
             tmp.chmod(0o755)
-            os.replace(tmp, path)
+            os.replace(tmp, script)
     if not zig.is_file():
         raise BuildError(f"zig executable not found at {zig}")
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity)
