@@ -22,7 +22,7 @@ rm -f .debian-sources.tmp
 as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     ca-certificates make patch perl tcl cmake pkgconf gcc libc6-dev xz-utils dpkg-dev \
-    musl qemu-user-static python3-venv > /dev/null
+    llvm openssl musl qemu-user-static python3-venv > /dev/null
 
 echo "==> python: .venv with requirements.txt"
 [ -x .venv/bin/python ] || python3 -m venv .venv

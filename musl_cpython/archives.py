@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import posixpath
 import tarfile
+import tempfile
 from pathlib import Path
+
+import zstandard
 
 from .errors import UnsafeArchive
 
 
-def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
+def _check_member(member: tarfile.TarInfo, archive_name: str) -> None:
     def reject(why: str):
-        raise UnsafeArchive(f"{archive.name}: refusing to extract {member.name!r}: {why}")
+        raise UnsafeArchive(f"{archive_name}: refusing to extract {member.name!r}: {why}")
 
     name = member.name
     if name.startswith("/") or name.startswith("\\"):
@@ -34,25 +37,38 @@ def _check_member(member: tarfile.TarInfo, archive: Path) -> None:
 
 
 def safe_extract(archive: Path, dest: Path) -> None:
-    """Extract `archive` into `dest`, after checking every member first.
+    """Extract `archive` (any tar, or .tar.zst) into `dest`, after checking every member first.
 
     Nothing is written unless every member stays inside `dest`.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    if archive.name.endswith(".zst"):
+        with tempfile.NamedTemporaryFile(dir=dest, suffix=".tar") as plain:
+            try:
+                with open(archive, "rb") as f:
+                    zstandard.ZstdDecompressor().copy_stream(f, plain)
+            except zstandard.ZstdError as e:
+                raise UnsafeArchive(f"{archive.name}: not a readable zstd archive ({e})") from None
+            plain.flush()
+            return _extract_tar(Path(plain.name), dest, archive.name)
+    return _extract_tar(archive, dest, archive.name)
+
+
+def _extract_tar(archive: Path, dest: Path, shown_name: str) -> None:
     try:
         with tarfile.open(archive) as tar:
             members = tar.getmembers()
             for member in members:
-                _check_member(member, archive)
+                _check_member(member, shown_name)
             if hasattr(tarfile, "data_filter"):
                 tar.extractall(dest, members=members, filter="data")
             else:  # Python < 3.11.4: the checks above are the whole defence
                 tar.extractall(dest, members=members)
     except getattr(tarfile, "FilterError", ()) as e:
-        raise UnsafeArchive(f"{archive.name}: refusing to extract: {e}") from None
+        raise UnsafeArchive(f"{shown_name}: refusing to extract: {e}") from None
     except (tarfile.TarError, EOFError, OSError) as e:
         first_line = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise UnsafeArchive(f"{archive.name}: not a readable tar archive ({first_line})") from None
+        raise UnsafeArchive(f"{shown_name}: not a readable tar archive ({first_line})") from None
 
 
 def single_top_dir(dest: Path) -> Path:

@@ -23,7 +23,7 @@ def cmd_build(args) -> int:
     start = time.monotonic()
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline)
     missing = result.info.get("missing_modules", {})
-    say(f"built {result.archive.name} in {(time.monotonic() - start) / 60:.1f} min")
+    say(f"built in {(time.monotonic() - start) / 60:.1f} min: " + ", ".join(a.name for a in result.archives))
     for name, reason in missing.items():
         say(f"    not built: {name}: {reason}")
     return 0

@@ -2,22 +2,42 @@
 
 Members are sorted, owned by 0:0 with empty owner names, carry normalised
 modes and the recipes' SOURCE_DATE_EPOCH as mtime; the gzip header has no
-file name and the same timestamp.
+file name and the same timestamp, and zstd runs single-threaded, so the
+same tree always gives the same bytes.
 """
 from __future__ import annotations
 
 import gzip
 import os
 import stat
+import subprocess
 import tarfile
 from pathlib import Path
+
+import zstandard
 
 from .context import publishing
 from .errors import BuildError
 
 
+ZSTD_LEVEL = 15
+
+
 def archive_name(version: str, build_tag: str, triple: str, kind: str = "install_only") -> str:
-    return f"cpython-{version}+{build_tag}-{triple}-{kind}.tar.gz"
+    """kind: install_only, install_only_stripped, or <options>-full (a .tar.zst)."""
+    extension = "tar.zst" if kind.endswith("full") else "tar.gz"
+    return f"cpython-{version}+{build_tag}-{triple}-{kind}.{extension}"
+
+
+def strip_debug_info(tree: Path) -> None:
+    """Remove debug sections from every ELF file (llvm-strip handles every target arch)."""
+    from .relocate import elf_files
+    files = [str(p) for p in elf_files(tree)]
+    for start in range(0, len(files), 100):
+        result = subprocess.run(["llvm-strip", "--strip-debug", *files[start:start + 100]],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise BuildError(f"llvm-strip: {result.stderr.strip()}")
 
 
 def _members(root: Path, top: str) -> list[Path]:
@@ -59,13 +79,18 @@ def _tarinfo(path: Path, root: Path, epoch: int) -> tarfile.TarInfo:
     return info
 
 
-def write_tar_gz(root: Path, top: str, dest: Path, epoch: int) -> Path:
-    """Archive root/top (as top/...) into dest, atomically."""
+def write_archive(root: Path, top: str, dest: Path, epoch: int, first: tuple[str, ...] = ()) -> Path:
+    """Archive root/top (as top/...) into dest (.tar.gz or .tar.zst), atomically.
+
+    Members named in `first` (paths relative to root) lead, in that order.
+    """
+    members = _members(root, top)
+    leading = [root / name for name in first]
+    members = leading + [m for m in members if m not in leading]
     with publishing(dest) as tmp:
-        with open(tmp, "wb") as raw, \
-                gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9) as gz, \
-                tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:
-            for path in _members(root, top):
+        with open(tmp, "wb") as raw, _compressor(dest, raw, epoch) as stream, \
+                tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for path in members:
                 if path.is_symlink():
                     _check_symlink(path, root, top)
                 info = _tarinfo(path, root, epoch)
@@ -75,3 +100,11 @@ def write_tar_gz(root: Path, top: str, dest: Path, epoch: int) -> Path:
                 else:
                     tar.addfile(info)
     return dest
+
+
+def _compressor(dest: Path, raw, epoch: int):
+    if dest.name.endswith(".tar.gz"):
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9)
+    if dest.name.endswith(".tar.zst"):
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).stream_writer(raw, closefd=False)
+    raise BuildError(f"{dest.name}: unknown archive type (expected .tar.gz or .tar.zst)")

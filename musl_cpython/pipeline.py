@@ -2,12 +2,13 @@
 -> cpython -> relocate -> package -> smoke check -> verify."""
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REPO, cpython, dependencies, package, relocate, smoke, sources, toolchain, verify
+from . import REPO, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
 from .context import Context
 from .errors import BuildError, SourceUnavailable
 from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
@@ -24,7 +25,7 @@ _RELOCATABLE_SHEBANG = """#!/bin/sh
 
 @dataclass
 class BuildResult:
-    archive: Path
+    archives: list[Path]  # install_only, install_only_stripped, full
     version: str
     target: Target
     info: dict
@@ -64,25 +65,58 @@ def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = Tru
         python = cpython.build(ctx, recipe, release, target, tools, built)
     with stage("relocate"):
         work = ctx.work_dir(target.arch, f"dist-{release.version}")
-        tree = work / "python"
+        tree = work / "install_only" / "python"
         shutil.copytree(python.tree, tree, symlinks=True)
         bundled = make_relocatable(ctx, tree, python, built, tools, patchelf)
         say(f"    bundled: {', '.join(bundled)}")
     with stage("package"):
-        name = package.archive_name(release.version, ctx.project.build_tag, target.triple)
-        archive = package.write_tar_gz(work, "python", out_dir.absolute() / name,
-                                       ctx.project.source_date_epoch)
-        say(f"    {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+        archives = write_distributions(ctx, work, tree, recipe, python, target, built, out_dir.absolute())
+        for archive in archives:
+            say(f"    {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
     with stage("smoke check"):
-        smoke.smoke_check(archive)
+        smoke.smoke_check(archives[0])
     shutil.rmtree(work, ignore_errors=True)
     with stage("verify"):
-        report = verify.verify(ctx, archive, network=network)
-        if report["summary"]["failed"]:
-            failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
-            raise BuildError(f"verification failed ({'; '.join(failed)}); the archive and its report "
-                             f"were moved to {report['quarantined']}")
-    return BuildResult(archive, release.version, target, python.info, bundled, report)
+        reports = {}
+        for archive in archives:
+            report = verify.verify(ctx, archive, network=network)
+            reports[archive.name] = report
+            if report["summary"]["failed"]:
+                failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
+                raise BuildError(f"verification of {archive.name} failed ({'; '.join(failed)}); the "
+                                 f"archive and its report were moved to {report['quarantined']}")
+    return BuildResult(archives, release.version, target, python.info, bundled, reports)
+
+
+def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonRecipe,
+                        python: cpython.BuiltPython, target: Target, built, out_dir: Path) -> list[Path]:
+    """The three archive kinds of one build, each with the licence texts.
+
+    install_only: the tree as python/; install_only_stripped: the same with
+    debug info stripped from every ELF file; <options>-full (.tar.zst):
+    python/PYTHON.json first, then python/install/ (the tree) and python/licenses/.
+    """
+    version, epoch = python.release.version, ctx.project.source_date_epoch
+    name = lambda kind: out_dir / package.archive_name(version, ctx.project.build_tag, target.triple, kind)
+    licenses = work / "licenses"
+    license_paths = metadata.write_licenses(ctx, licenses, recipe, python, built)
+
+    full = work / "full" / "python"
+    shutil.copytree(tree, full / "install", symlinks=True)
+    shutil.copytree(licenses, full / "licenses")
+    info = metadata.python_json(ctx, recipe, python, target, built, tree, license_paths, "install")
+    (full / "PYTHON.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    shutil.copytree(licenses, tree / "licenses")
+    stripped = work / "stripped" / "python"
+    shutil.copytree(tree, stripped, symlinks=True)
+    package.strip_debug_info(stripped)
+    return [
+        package.write_archive(tree.parent, "python", name("install_only"), epoch),
+        package.write_archive(stripped.parent, "python", name("install_only_stripped"), epoch),
+        package.write_archive(full.parent, "python", name(f"{metadata.build_options(recipe)}-full"), epoch,
+                              first=("python/PYTHON.json",)),
+    ]
 
 
 def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:

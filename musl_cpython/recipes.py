@@ -49,6 +49,7 @@ class Dependency:
     modules: tuple[str, ...]
     sources: tuple[SourceFile, ...]
     build: dict
+    license_files: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     vars: dict = field(default_factory=dict)
     path: Path | None = None
@@ -64,6 +65,7 @@ class PythonRelease:
 class PythonRecipe:
     minor: str
     licenses: tuple[str, ...]
+    license_files: tuple[str, ...]
     depends: tuple[str, ...]
     patches: tuple[str, ...]
     configure: tuple[str, ...]
@@ -138,6 +140,7 @@ def load_dependencies() -> dict[str, Dependency]:
             modules=tuple(data.get("modules", ())),
             sources=_sources(data.get("sources", []), path),
             build=data["build"],
+            license_files=tuple(data.get("license_files", ())),
             depends=tuple(data.get("depends", ())),
             vars=data.get("vars", {}),
             path=path,
@@ -159,6 +162,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
         pythons[data["minor"]] = PythonRecipe(
             minor=data["minor"],
             licenses=tuple(data["licenses"]),
+            license_files=tuple(data.get("license_files", ())),
             depends=tuple(data["depends"]),
             patches=tuple(data.get("patches", ())),
             configure=tuple(data.get("configure", ())),

@@ -35,6 +35,9 @@ HOST_TOOLS = {
     "pkg-config": "pkgconf",
     "cc": "gcc",             # helper programs that run during a build (ncurses, SQLite)
     "xz": "xz-utils",
+    "llvm-strip": "llvm",    # the stripped archive kind
+    "openssl": "openssl",    # verification makes a TLS certificate
+    "dpkg-deb": "dpkg",      # Debian's musl package for verification
 }
 
 _COMPILER = """#!/bin/sh

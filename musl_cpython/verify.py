@@ -397,7 +397,7 @@ class Verifier:
                 safe_extract(self.archive, root)
             except UnsafeArchive as e:
                 raise VerificationCannotRun(str(e)) from None
-            self.tree = root / "python"
+            self.tree = tree_in(root)
             if not (self.tree / "bin" / "python3").exists():
                 raise VerificationCannotRun(f"{self.archive.name}: no python/bin/python3 inside")
             self.home = Path(tmp) / "home"
@@ -569,8 +569,9 @@ class Verifier:
         shutil.copyfile(musl.libc_path(musl_root, self.target), loader)
         loader.chmod(0o755)
         safe_extract(self.archive, root)
+        inside = "/" + str(tree_in(root).relative_to(root))
         code = "import ssl, sqlite3, ctypes, decimal, lzma, bz2, zlib, uuid, readline, curses; print('ok')"
-        chroot = ["chroot", str(root), "/python/bin/python3", "-c", code]
+        chroot = ["chroot", str(root), f"{inside}/bin/python3", "-c", code]
         argv = chroot if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", *chroot]
         if shutil.which(argv[0]) is None:
             raise Skip(f"{argv[0]} is not installed")
@@ -580,7 +581,13 @@ class Verifier:
             raise Skip(f"this machine forbids chroot/namespaces: {_last_line(result)}")
         if result.returncode != 0 or result.stdout.strip() != "ok":
             raise Fail(_last_line(result))
-        return f"only {self.target.musl_loader} and /python in the root, empty environment"
+        return f"only {self.target.musl_loader} and {inside} in the root, empty environment"
+
+
+def tree_in(root: Path) -> Path:
+    """The install tree in an unpacked archive: python/, or python/install/ in a full archive."""
+    full = root / "python" / "install"
+    return full if (full / "bin").is_dir() else root / "python"
 
 
 def _replay(check: Check) -> str:

@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from musl_cpython.errors import BuildError
-from musl_cpython.package import archive_name, write_tar_gz
+from musl_cpython.package import archive_name, write_archive
 
 
 def tree(root, mtime):
@@ -23,8 +23,8 @@ def tree(root, mtime):
 
 
 def test_archives_are_byte_identical_whatever_the_disk_says(tmp_path):
-    a = write_tar_gz(tree(tmp_path / "a", 1_000_000), "python", tmp_path / "a.tar.gz", 1763683200)
-    b = write_tar_gz(tree(tmp_path / "b", 2_000_000), "python", tmp_path / "b.tar.gz", 1763683200)
+    a = write_archive(tree(tmp_path / "a", 1_000_000), "python", tmp_path / "a.tar.gz", 1763683200)
+    b = write_archive(tree(tmp_path / "b", 2_000_000), "python", tmp_path / "b.tar.gz", 1763683200)
     assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest()
     with tarfile.open(a) as tar:
         members = tar.getmembers()
@@ -39,7 +39,7 @@ def test_escaping_symlinks_are_refused(tmp_path):
     root = tree(tmp_path / "t", 0)
     (root / "python" / "bin" / "escape").symlink_to("/usr/bin/python3")
     with pytest.raises(BuildError, match="relative, in-tree symlinks"):
-        write_tar_gz(root, "python", tmp_path / "x.tar.gz", 0)
+        write_archive(root, "python", tmp_path / "x.tar.gz", 0)
     assert not (tmp_path / "x.tar.gz").exists()
     assert list(tmp_path.glob(".tmp-*")) == []
 
@@ -47,3 +47,22 @@ def test_escaping_symlinks_are_refused(tmp_path):
 def test_archive_name():
     assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl") == \
         "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-install_only.tar.gz"
+
+
+def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path):
+    for name, mtime in (("a", 1), ("b", 2)):
+        root = tree(tmp_path / name, mtime)
+        (root / "python" / "PYTHON.json").write_text("{}")
+        write_archive(root, "python", tmp_path / f"{name}.tar.zst", 0, first=("python/PYTHON.json",))
+    assert (tmp_path / "a.tar.zst").read_bytes() == (tmp_path / "b.tar.zst").read_bytes()
+    import zstandard
+    with open(tmp_path / "a.tar.zst", "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        names = [m.name for m in tar]
+    assert names[0] == "python/PYTHON.json" and names.count("python/PYTHON.json") == 1
+    assert "python/bin/python3.13" in names
+
+
+def test_full_archive_name():
+    assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl", "lto-full") == \
+        "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-lto-full.tar.zst"

@@ -1,0 +1,134 @@
+"""What a distribution says about itself: licence texts and PYTHON.json.
+
+PYTHON.json keeps python-build-standalone's field names wherever a field
+means the same thing; docs/PYTHON.json.md documents every field.
+"""
+from __future__ import annotations
+
+import tarfile
+from pathlib import Path
+
+from . import sources
+from .context import Context
+from .cpython import BuiltPython
+from .dependencies import BuiltDependency
+from .errors import BuildError
+from .recipes import PythonRecipe, SourceFile, Target
+from .relocate import dynamic_info, elf_files
+
+# python-build-standalone's PYTHON.json schema version whose names we follow.
+SCHEMA_VERSION = "8"
+
+
+def write_licenses(ctx: Context, dest: Path, recipe: PythonRecipe, python: BuiltPython,
+                   deps: dict[str, BuiltDependency]) -> dict[str, str]:
+    """Copy every licence text out of the pinned source archives; name -> path in dest."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written = {}
+    wanted = [("cpython", python.release.sources, recipe.license_files)]
+    wanted += [(d.recipe.name, d.recipe.sources, d.recipe.license_files) for d in deps.values()]
+    for name, pins, files in wanted:
+        if not files:
+            raise BuildError(f"{name}: its recipe lists no license_files")
+        _, archive = sources.fetch(ctx, pins, name)
+        texts = _read_members(archive, files)
+        path = dest / f"LICENSE.{name}.txt"
+        path.write_text("\n\n".join(texts[f] for f in files))
+        written[name] = f"licenses/{path.name}"
+    return written
+
+
+def _read_members(archive: Path, files: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    with tarfile.open(archive) as tar:
+        for member in tar:
+            top, _, inner = member.name.partition("/")
+            if inner in files and member.isfile():
+                found[inner] = tar.extractfile(member).read().decode("utf-8", errors="replace")
+    missing = set(files) - set(found)
+    if missing:
+        raise BuildError(f"{archive.name}: licence files not found: {', '.join(sorted(missing))}")
+    return found
+
+
+def _pin(name: str, version: str, pins: tuple[SourceFile, ...], ctx: Context) -> dict:
+    """The pinned file a build used (the first alternative in the cache)."""
+    used = next((p for p in pins if sources.cache_path(ctx, p).is_file()), pins[0])
+    entry = {"name": name, "version": version, "file": used.file, "sha256": used.sha256}
+    if used.url:
+        entry["url"] = used.url
+    if used.debian:
+        entry["debian_source_package"] = used.debian
+    return entry
+
+
+def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target: Target,
+                deps: dict[str, BuiltDependency], tree: Path, licenses: dict[str, str],
+                tree_prefix: str) -> dict:
+    """PYTHON.json for a distribution whose install tree is at `tree_prefix` in the archive."""
+    info, version = python.info, python.release.version
+    minor = ".".join(version.split(".")[:2])
+    nodot = minor.replace(".", "")
+    soabi = info["soabi"]
+    sonames = {path.name: dynamic_info(path)["soname"] for path in elf_files(tree / "lib")
+               if path.parent == tree / "lib"}
+    bundled = []
+    for dep in deps.values():
+        names = sorted(n for n, so in sonames.items()
+                       if so and any(so == p.name for p in (dep.root / "lib").glob("*.so*")))
+        bundled.append({
+            "name": dep.recipe.name, "version": dep.recipe.version,
+            "licenses": list(dep.recipe.licenses), "license_path": licenses[dep.recipe.name],
+            "shared_libraries": names, "stdlib_modules": list(dep.recipe.modules),
+        })
+    options = build_options(recipe)
+    return {
+        "version": SCHEMA_VERSION,
+        "target_triple": target.triple,
+        "optimizations": options,
+        "build_options": options,
+        "build_tag": ctx.project.build_tag,
+        "python_tag": f"cp{nodot}",
+        "python_abi_tag": f"cp{nodot}",
+        "python_platform_tag": f"linux-{target.arch}",
+        "platform_tags": [f"musllinux_{'_'.join(ctx.project.musl_minimum.split('.')[:2])}_{target.arch}"],
+        "python_implementation_name": "cpython",
+        "python_implementation_cache_tag": f"cpython-{nodot}",
+        "python_version": version,
+        "python_major_minor_version": minor,
+        "python_exe": f"{tree_prefix}/bin/python{minor}",
+        "python_stdlib": f"{tree_prefix}/lib/python{minor}",
+        "python_soabi": soabi,
+        "python_multiarch": info["multiarch"],
+        "python_suffixes": {
+            "bytecode": [".pyc"], "optimized_bytecode": [".opt-1.pyc", ".opt-2.pyc"], "source": [".py"],
+            "extension": [f".{soabi}.so", ".abi3.so", ".so"],
+        },
+        "python_extension_module_loading": ["builtin", "shared-library"],
+        "libpython_link_mode": "shared",
+        "crt_features": ["musl-dynamic"],
+        "minimum_musl": ctx.project.musl_minimum,
+        "licenses": list(recipe.licenses),
+        "license_path": licenses["cpython"],
+        "bundled_libraries": bundled,
+        "sources": [_pin("cpython", version, python.release.sources, ctx)]
+        + [_pin(d.recipe.name, d.recipe.version, d.recipe.sources, ctx) for d in deps.values()],
+        "patches": info["patches"],
+        "missing_modules": info["missing_modules"],
+        "toolchain": {
+            "compiler": f"zig cc {ctx.project.toolchain['version']} (PyPI {ctx.project.toolchain['package']})",
+            "target": target.zig_target,
+            "cflags": list(ctx.project.toolchain["cflags"]) + list(target.cflags),
+            "ldflags": ["-dynamic", *ctx.project.toolchain["ldflags"]],
+        },
+    }
+
+
+def build_options(recipe: PythonRecipe) -> str:
+    """The options part of a full archive's name, as python-build-standalone spells it."""
+    options = []
+    if "--enable-optimizations" in recipe.configure:
+        options.append("pgo")
+    if any(arg.startswith("--with-lto") for arg in recipe.configure):
+        options.append("lto")
+    return "+".join(options) or "noopt"
