@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import REPO, pipeline, sources, verify
+from . import REPO, pipeline, release, sources, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
@@ -34,6 +34,11 @@ def cmd_verify(args) -> int:
     if report["summary"]["failed"]:
         say(f"verification failed; moved to {report['quarantined']}")
         return 1
+    return 0
+
+
+def cmd_release(args) -> int:
+    release.write_release(Path(args.directory), args.base_url)
     return 0
 
 
@@ -86,6 +91,11 @@ def parser() -> argparse.ArgumentParser:
     checker.add_argument("archive", help="an install_only .tar.gz")
     checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
     checker.set_defaults(func=cmd_verify)
+
+    releaser = sub.add_parser("release", help="write SHA256SUMS and uv's download-metadata.json for a folder")
+    releaser.add_argument("directory", help="a folder of verified archives, e.g. dist/")
+    releaser.add_argument("--base-url", help="where the archives will be published (default: file:// URLs)")
+    releaser.set_defaults(func=cmd_release)
 
     fetch = sub.add_parser("fetch", parents=[common], help="download and verify the sources a build needs")
     fetch.add_argument("--python", default="3.13")

@@ -38,6 +38,8 @@ class Target:
     musl_loader: str
     debian_arch: str
     musl_deb_sha256: str
+    uv_arch: str
+    uv_libc: str
     cflags: tuple[str, ...] = ()
 
 

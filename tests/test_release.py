@@ -1,0 +1,84 @@
+import io
+import json
+import tarfile
+
+import pytest
+
+from musl_cpython import release
+from musl_cpython.errors import BuildError
+
+TAG = "20261121"
+TRIPLE = "x86_64-unknown-linux-musl"
+
+
+def archive(directory, kind="install_only", version="3.13.15", verified=True, members=("python/bin/python3",)):
+    path = directory / f"cpython-{version}+{TAG}-{TRIPLE}-{kind}.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name in members:
+            data = b"\x7fELF" + bytes(200_000)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    if verified is not None:
+        report = {"summary": {"failed": 0 if verified else 2}}
+        path.with_name(path.name + ".verify.json").write_text(json.dumps(report))
+    return path
+
+
+def test_index_lists_good_archives_and_prefers_stripped(tmp_path, capsys):
+    plain = archive(tmp_path)
+    stripped = archive(tmp_path, "install_only_stripped")
+    sums, meta = release.write_release(tmp_path)
+    lines = sums.read_text().splitlines()
+    assert [line.split("  ")[1] for line in lines] == sorted([plain.name, stripped.name])
+    entries = json.loads(meta.read_text())
+    entry = entries["cpython-3.13.15-linux-x86_64-musl"]
+    assert entry["url"] == stripped.as_uri()
+    assert entry["arch"] == {"family": "x86_64", "variant": None} and entry["libc"] == "musl"
+    assert (entry["major"], entry["minor"], entry["patch"], entry["build"]) == (3, 13, 15, TAG)
+    assert entry["sha256"] in sums.read_text() and "version" not in entries
+
+
+def test_base_url(tmp_path):
+    path = archive(tmp_path)
+    _, meta = release.write_release(tmp_path, base_url="https://example.invalid/releases/")
+    url = json.loads(meta.read_text())["cpython-3.13.15-linux-x86_64-musl"]["url"]
+    assert url == "https://example.invalid/releases/" + path.name.replace("+", "%2B")
+
+
+@pytest.mark.parametrize("spoil, why", [
+    (lambda p: p.write_bytes(b"garbage" * 100), "unreadable"),
+    (lambda p: p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2]), "unreadable"),
+])
+def test_corrupt_and_truncated_archives_are_skipped(tmp_path, capsys, spoil, why):
+    good = archive(tmp_path, version="3.13.15")
+    bad = archive(tmp_path, version="3.13.5")
+    spoil(bad)
+    sums, meta = release.write_release(tmp_path)
+    out = capsys.readouterr().out
+    assert f"warning: skipping {bad.name}: {why}" in out
+    assert bad.name not in sums.read_text() and bad.name not in meta.read_text()
+    assert good.name in sums.read_text()
+
+
+def test_foreign_and_unverified_archives_are_skipped(tmp_path, capsys):
+    archive(tmp_path)
+    foreign = archive(tmp_path, version="3.13.5", members=("numpy/__init__.py",))
+    unverified = archive(tmp_path, version="3.13.4", verified=None)
+    failed = archive(tmp_path, version="3.13.3", verified=False)
+    other = tmp_path / "cpython-3.13.2+x-vax-unknown-linux-musl-install_only.tar.gz"
+    other.write_bytes(b"")
+    sums, _ = release.write_release(tmp_path)
+    out = capsys.readouterr().out
+    for path, why in ((foreign, "holds no python/bin/python3"), (unverified, "no verification report"),
+                      (failed, "failed verification"), (other, "no target recipe")):
+        assert f"skipping {path.name}: {why}" in out
+        assert path.name not in sums.read_text()
+
+
+def test_metadata_pointing_at_a_missing_file_is_an_error(tmp_path):
+    path = archive(tmp_path)
+    artifacts = release.collect(tmp_path)
+    path.unlink()
+    with pytest.raises(BuildError, match="missing file"):
+        release.download_metadata(artifacts, tmp_path, None)
