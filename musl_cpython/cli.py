@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import REPO, pipeline, release, sources, verify
+from . import REPO, pipeline, release, reproduce, sources, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
@@ -35,6 +35,13 @@ def cmd_verify(args) -> int:
         say(f"verification failed; moved to {report['quarantined']}")
         return 1
     return 0
+
+
+def cmd_reproduce(args) -> int:
+    same = reproduce.reproduce(_context(args), args.python, args.arch,
+                               Path(args.keep) if args.keep else None)
+    say("reproducible: every archive is byte-identical" if same else "NOT reproducible: archives differ")
+    return 0 if same else 1
 
 
 def cmd_release(args) -> int:
@@ -91,6 +98,14 @@ def parser() -> argparse.ArgumentParser:
     checker.add_argument("archive", help="an install_only .tar.gz")
     checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
     checker.set_defaults(func=cmd_verify)
+
+    again = sub.add_parser("reproduce", parents=[common],
+                           help="build twice from scratch in clean directories and compare the archives")
+    again.add_argument("--python", default="3.13")
+    again.add_argument("--arch", default="x86_64")
+    again.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
+    again.add_argument("--keep", help="keep both builds under this directory for inspection")
+    again.set_defaults(func=cmd_reproduce)
 
     releaser = sub.add_parser("release", help="write SHA256SUMS and uv's download-metadata.json for a folder")
     releaser.add_argument("directory", help="a folder of verified archives, e.g. dist/")

@@ -1,12 +1,15 @@
 """Shared fixtures: a real zig toolchain, and contexts with throwaway caches."""
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from musl_cpython import toolchain
+from musl_cpython import REPO, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.recipes import target_for
 
@@ -39,3 +42,28 @@ def compile_c(tools, tmp_path):
         assert result.returncode == 0, result.stderr
         return out
     return compile_
+
+
+@dataclass
+class Built:
+    dist: Path
+    archives: list  # install_only, install_only_stripped, full
+    stdout: str
+    argv: list
+
+    @property
+    def archive(self) -> Path:
+        return self.archives[0]
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory) -> Built:
+    """The default target, built for real by the CLI (dependencies and CPython cached between runs)."""
+    work = tmp_path_factory.mktemp("e2e")
+    argv = [sys.executable, str(REPO / "build.py"), "build", "--out", str(work / "dist"),
+            "--build-dir", str(work / "build")]
+    result = subprocess.run(argv, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
+    kinds = ("install_only.tar.gz", "install_only_stripped.tar.gz", "full.tar.zst")
+    archives = [next((work / "dist").glob(f"*-{kind}")) for kind in kinds]
+    return Built(work / "dist", archives, result.stdout, argv)

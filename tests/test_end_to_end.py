@@ -21,20 +21,8 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e")
-    argv = [sys.executable, str(REPO / "build.py"), "build", "--out", str(work / "dist"),
-            "--build-dir", str(work / "build")]
-    result = subprocess.run(argv, capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
-    archives = list((work / "dist").glob("*.tar.gz"))
-    assert len(archives) == 1
-    return work, archives[0], result.stdout, argv
-
-
-@pytest.fixture(scope="module")
 def unpacked(build, tmp_path_factory):
-    _, archive, _, _ = build
+    archive = build.archive
     where = tmp_path_factory.mktemp("unpacked") / "a" / "deep" / "new" / "place with space"
     safe_extract(archive, where)
     return where / "python"
@@ -46,7 +34,7 @@ def run_python(tree, code, **env):
 
 
 def test_archive_layout(build):
-    work, archive, stdout, _ = build
+    archive = build.archive
     assert archive.name.startswith("cpython-3.13.")
     assert archive.name.endswith("-x86_64-unknown-linux-musl-install_only.tar.gz")
     with tarfile.open(archive) as tar:
@@ -62,7 +50,7 @@ def test_archive_layout(build):
 
 
 def test_stages_are_reported_with_times(build):
-    _, _, stdout, _ = build
+    stdout = build.stdout
     for stage in ("recipes", "sources", "toolchain", "dependencies", "cpython", "relocate",
                   "package", "smoke check", "verify"):
         assert f"==> {stage}" in stdout and f"<== {stage}: " in stdout, stage
@@ -164,13 +152,12 @@ def test_pip_runs_from_the_relocated_tree(unpacked):
 
 
 def test_second_build_reuses_the_caches(build):
-    work, archive, _, argv = build
-    first = archive.read_bytes()
-    result = subprocess.run(argv, capture_output=True, text=True)
+    first = {a.name: a.read_bytes() for a in build.archives}
+    result = subprocess.run(build.argv, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "CPython 3.13" in result.stdout and ": cached" in result.stdout
     assert "==> dependency " not in result.stdout  # nothing rebuilt
-    assert archive.read_bytes() == first
+    assert {a.name: a.read_bytes() for a in build.archives} == first  # same bytes again
 
 
 def test_bytecode_is_validated_by_hash_not_mtime(unpacked):
@@ -181,9 +168,10 @@ def test_bytecode_is_validated_by_hash_not_mtime(unpacked):
         assert flags & 1, f"{pyc.name} is timestamp-based"
 
 
-def test_build_verified_the_archive(build):
-    """The build's last stage is `verify`: every check ran and none failed."""
-    work, archive, stdout, _ = build
+@pytest.mark.parametrize("index", [0, 1, 2], ids=["install_only", "install_only_stripped", "full"])
+def test_build_verified_every_archive_kind(build, index):
+    """The build's last stage is `verify`: every check ran, and none failed."""
+    archive = build.archives[index]
     report = json.loads(archive.with_name(archive.name + ".verify.json").read_text())
     assert report["summary"]["failed"] == 0, [c for c in report["checks"] if c["status"] == "fail"]
     skipped = [c for c in report["checks"] if c["status"] == "skip"]
@@ -191,4 +179,4 @@ def test_build_verified_the_archive(build):
     groups = {c["group"] for c in report["checks"]}
     assert groups == {"elf", "identity", "stdlib", "functional", "installers", "leaks", "isolation"}
     assert report["minimum_musl"] == "1.2.3"
-    assert "==> verify" in stdout
+    assert "==> verify" in build.stdout

@@ -1,0 +1,42 @@
+"""Build the same inputs twice from scratch and compare the archives byte for byte.
+
+Each build gets its own empty build directory and its own empty dependency
+and CPython caches. Both share only the verified source files and zig's
+compiled copy of its own libc (part of the pinned toolchain, not of the
+build), so the comparison covers every compile and link of the project.
+"""
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+from . import pipeline
+from .context import Context
+from .sources import sha256_file
+from .steps import say, stage
+
+
+def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None) -> bool:
+    scratch = Path(tempfile.mkdtemp(prefix="musl-cpython-reproduce-", dir=keep))
+    digests = []
+    try:
+        for run in ("first", "second"):
+            cache = scratch / run / "cache"
+            cache.mkdir(parents=True)
+            for shared in ("sources", "zig"):
+                (ctx.cache_dir / shared).mkdir(parents=True, exist_ok=True)
+                (cache / shared).symlink_to(ctx.cache_dir / shared)
+            run_ctx = Context(build_dir=scratch / run / "build", cache_dir=cache,
+                              sources_dir=ctx.sources_dir, jobs=ctx.jobs, project=ctx.project)
+            with stage(f"{run} clean build"):
+                result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False)
+            digests.append({a.name: sha256_file(a) for a in result.archives})
+        same = digests[0] == digests[1]
+        for name in sorted(set(digests[0]) | set(digests[1])):
+            a, b = digests[0].get(name), digests[1].get(name)
+            say(f"    {'identical' if a == b else 'DIFFERENT'}  {name}\n        {a}\n        {b}")
+        return same
+    finally:
+        if keep is None:
+            shutil.rmtree(scratch, ignore_errors=True)

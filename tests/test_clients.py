@@ -1,0 +1,90 @@
+"""Real clients on the built archives: uv's download flow, and pip in a venv.
+
+uv installs the distribution from our download-metadata.json (file:// URLs,
+offline), then uses it to make a venv, install a musllinux wheel and build
+an sdist with a C extension. C code is compiled by the musl toolchain: on
+this glibc host, the `cc` that sysconfig names would be glibc's gcc.
+"""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from musl_cpython import REPO
+from musl_cpython.archives import safe_extract
+
+pytestmark = pytest.mark.e2e
+
+UV = os.path.join(os.path.dirname(sys.executable), "uv")
+SETUP = """
+from setuptools import Extension, setup
+setup(name="muslprobe", version="1.0", ext_modules=[Extension("muslprobe", ["muslprobe.c"])])
+"""
+EXTENSION = r"""
+#include <Python.h>
+static PyObject *triple(PyObject *self, PyObject *arg) { return PyLong_FromLong(3 * PyLong_AsLong(arg)); }
+static PyMethodDef methods[] = {{"triple", triple, METH_O, NULL}, {NULL, NULL, 0, NULL}};
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "muslprobe", NULL, -1, methods};
+PyMODINIT_FUNC PyInit_muslprobe(void) { return PyModule_Create(&module); }
+"""
+
+
+@pytest.fixture(scope="module")
+def sdist(tmp_path_factory):
+    """muslprobe-1.0.tar.gz: an sdist whose C extension each flow compiles for musl."""
+    project = tmp_path_factory.mktemp("muslprobe")
+    (project / "setup.py").write_text(SETUP)
+    (project / "muslprobe.c").write_text(EXTENSION)
+    (project / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\n'
+                                            'build-backend = "setuptools.build_meta"\n')
+    out = project / "dist"
+    run([UV, "build", "--sdist", "--python", sys.executable, "--out-dir", out, project],
+        {"PATH": "/usr/bin:/bin", "HOME": str(project), "UV_NO_CONFIG": "1"})
+    return next(out.glob("muslprobe-1.0.tar.gz"))
+
+
+def run(argv, env, **kwargs):
+    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, env=env, **kwargs)
+    assert result.returncode == 0, f"{argv}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    return result
+
+
+def check_venv(python, env):
+    code = "import markupsafe, muslprobe; print(markupsafe.escape('<'), muslprobe.triple(14))"
+    assert run([python, "-c", code], env).stdout.strip() == "&lt; 42"
+
+
+def test_uv_flow(build, tmp_path, tools, sdist):
+    run([sys.executable, REPO / "build.py", "release", build.dist], dict(os.environ))
+    metadata = build.dist / "download-metadata.json"
+    env = {"PATH": f"{os.path.dirname(UV)}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
+           "UV_LIBC": "musl", "UV_PYTHON_DOWNLOADS_JSON_URL": str(metadata), "UV_NO_CONFIG": "1",
+           "CC": tools.cc}
+    installed = run([UV, "python", "install", "cpython-3.13-linux-x86_64-musl", "--offline"], env)
+    assert "sysconfig" not in installed.stderr.lower(), installed.stderr
+    python = run([UV, "python", "find", "cpython-3.13-linux-x86_64-musl"], env).stdout.strip()
+    assert python.startswith(str(tmp_path / "pythons"))
+    version, cc = run([python, "-c", "import sys, sysconfig; print(sys.version.split()[0], "
+                                     "sysconfig.get_config_var('CC'))"], env).stdout.split()
+    assert version.startswith("3.13.") and cc == "cc"
+
+    venv = tmp_path / "venv"
+    run([UV, "venv", "--python", python, venv], env)
+    run([UV, "pip", "install", "--python", venv / "bin" / "python", "--only-binary", ":all:", "markupsafe"], env)
+    run([UV, "pip", "install", "--python", venv / "bin" / "python", sdist], env)
+    check_venv(venv / "bin" / "python", env)
+
+
+def test_pip_flow_in_a_venv_from_the_archive(build, tmp_path, tools, sdist):
+    safe_extract(build.archive, tmp_path / "unpacked")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CC": tools.cc}
+    venv = tmp_path / "venv"
+    run([tmp_path / "unpacked" / "python" / "bin" / "python3", "-m", "venv", venv], env)
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "--disable-pip-version-check"]
+    run([*pip, "--only-binary=:all:", "markupsafe"], env)
+    run([*pip, sdist], env)
+    check_venv(venv / "bin" / "python", env)
+    assert "musllinux" in run([venv / "bin" / "python", "-m", "pip", "debug", "--verbose"], env).stdout
