@@ -46,9 +46,18 @@ _COMPILER = """#!/bin/sh
 # Paths of the build directory and of zig are mapped to fixed names in
 # debug info and macros, so outputs do not depend on where the build ran.
 export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
+# zig's linker knows -soname but not its short form -h (CPython's Makefile
+# uses -Wl,-h<name>), so the arguments are rewritten on the way through.
 link={link}
 for arg in "$@"; do
-  case "$arg" in -c|-E|-S|-M|-MM) link=; break ;; esac
+  shift
+  case "$arg" in
+    -c|-E|-S|-M|-MM) link= ;;
+    -Wl,-h) arg=-Wl,-soname ;;
+    -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
+    -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
+  esac
+  set -- "$@" "$arg"
 done
 exec @ZIG@ {mode} -target {zig_target} -ffile-prefix-map=@WORK@=/build -ffile-prefix-map=@ZIG_LIB@=/zig $link "$@"
 """

@@ -66,3 +66,10 @@ def test_missing_host_tool_says_what_to_install(monkeypatch):
 def test_wrong_zig_version_is_refused():
     with pytest.raises(MissingHostTool, match="pip install ziglang==0.0.1"):
         toolchain.zig_executable("0.0.1")
+
+
+@pytest.mark.parametrize("flag", ["-Wl,-hlibshort.so.1", "-Wl,-h,libshort.so.1"])
+def test_short_soname_flag_is_understood(compile_c, tmp_path, flag):
+    """CPython's Makefile names libpython with -Wl,-h, which zig's linker does not know."""
+    lib = compile_c("int f(void) { return 1; }", tmp_path / "libshort.so", "-shared", flag)
+    assert dynamic_info(lib)["soname"] == "libshort.so.1"
