@@ -46,19 +46,35 @@ _COMPILER = """#!/bin/sh
 # Paths of the build directory and of zig are mapped to fixed names in
 # debug info and macros, so outputs do not depend on where the build ran.
 export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
-# zig's linker knows -soname but not its short form -h (CPython's Makefile
-# uses -Wl,-h<name>), so the arguments are rewritten on the way through.
+# Arguments are rewritten on the way through: zig's linker knows -soname but
+# not its short form -h (CPython's Makefile uses -Wl,-h<name>). And zig hands
+# a link whose only inputs are shared libraries (CPython's libpython3.so stub)
+# to the host's clang driver, which links against the host's glibc: an empty
+# C input keeps such links in zig's hands.
 link={link}
+expect= inputs= libraries=
 for arg in "$@"; do
   shift
-  case "$arg" in
-    -c|-E|-S|-M|-MM) link= ;;
-    -Wl,-h) arg=-Wl,-soname ;;
-    -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
-    -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
-  esac
+  if [ -n "$expect" ]; then
+    expect=
+  else
+    case "$arg" in
+      -c|-E|-S|-M|-MM) link= ;;
+      -o|-x|-MF|-MT|-MQ|-include|-isystem|-I|-L|-l|-target|-Xlinker) expect=1 ;;
+      -Wl,-h) arg=-Wl,-soname ;;
+      -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
+      -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
+      -) inputs=1 ;;
+      -*) ;;
+      *.so|*.so.*) libraries=1 ;;
+      *) inputs=1 ;;
+    esac
+  fi
   set -- "$@" "$arg"
 done
+if [ -n "$link" ] && [ -n "$libraries" ] && [ -z "$inputs" ]; then
+  set -- "$@" -x c /dev/null
+fi
 exec @ZIG@ {mode} -target {zig_target} -ffile-prefix-map=@WORK@=/build -ffile-prefix-map=@ZIG_LIB@=/zig $link "$@"
 """
 

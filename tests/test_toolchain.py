@@ -73,3 +73,14 @@ def test_short_soname_flag_is_understood(compile_c, tmp_path, flag):
     """CPython's Makefile names libpython with -Wl,-h, which zig's linker does not know."""
     lib = compile_c("int f(void) { return 1; }", tmp_path / "libshort.so", "-shared", flag)
     assert dynamic_info(lib)["soname"] == "libshort.so.1"
+
+
+def test_link_of_shared_libraries_alone_stays_musl(compile_c, tools, tmp_path):
+    """zig gives such links to the host's clang and glibc; the wrapper keeps them in zig's hands."""
+    base = compile_c("int f(void) { return 1; }", tmp_path / "libbase.so.1", "-shared",
+                     "-Wl,-soname,libbase.so.1")
+    stub = tmp_path / "libstub.so"
+    subprocess.run([tools.cc, "-shared", "-Wl,--no-as-needed", "-o", str(stub), "-Wl,-hlibstub.so", str(base)],
+                   check=True, env=tools.environment(0))
+    info = dynamic_info(stub)
+    assert info["needed"] == ["libbase.so.1"] and info["soname"] == "libstub.so"
