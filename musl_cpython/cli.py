@@ -39,7 +39,7 @@ def cmd_verify(args) -> int:
 
 def cmd_reproduce(args) -> int:
     same = reproduce.reproduce(_context(args), args.python, args.arch,
-                               Path(args.keep) if args.keep else None)
+                               Path(args.keep) if args.keep else None, args.against_cache)
     say("reproducible: every archive is byte-identical" if same else "NOT reproducible: archives differ")
     return 0 if same else 1
 
@@ -105,6 +105,8 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--arch", default="x86_64")
     again.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
     again.add_argument("--keep", help="keep both builds under this directory for inspection")
+    again.add_argument("--against-cache", action="store_true",
+                       help="compare one clean build with a build from the regular caches (half the time)")
     again.set_defaults(func=cmd_reproduce)
 
     releaser = sub.add_parser("release", help="write SHA256SUMS and uv's download-metadata.json for a folder")
