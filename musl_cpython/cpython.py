@@ -44,7 +44,7 @@ def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
         "CPPFLAGS": "-I{deps}/include",
         # The build runs ./python, which must find the bundled libraries; the
         # relocation stage replaces this RUNPATH with $ORIGIN-relative ones.
-        "LDFLAGS": "-L{deps}/lib -Wl,-rpath,{deps}/lib",
+        "LDFLAGS": "-L{deps}/lib -Wl,-rpath,{deps_rpath}",
         "CFLAGS": " ".join(["{cflags}", *recipe.cflags]),
         "PKG_CONFIG_LIBDIR": "{deps}/lib/pkgconfig",
         "PKG_CONFIG_SYSROOT_DIR": "{sysroot}",
@@ -69,6 +69,28 @@ def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, tool
         "depends": {name: deps[name].key for name in sorted(deps)},
     }
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+
+# Length of the build-time RUNPATH string in every ELF file CPython links.
+RPATH_LENGTH = 384
+
+
+def fixed_length(directory: Path, length: int = RPATH_LENGTH) -> str:
+    """`directory` spelled with exactly `length` characters ("/." and "/" padding).
+
+    The build-time RUNPATH names the build directory. patchelf later
+    overwrites it in place with a shorter $ORIGIN path and clears the rest,
+    so the bytes only match between builds if the original string had the
+    same length wherever the build ran.
+    """
+    path = str(directory)
+    padding = length - len(path)
+    if padding < 0:
+        raise BuildError(f"build directory path too long for a reproducible build ({len(path)} > "
+                         f"{length} characters): {path}")
+    padded = path + "/" * (padding % 2) + "/." * (padding // 2)
+    assert len(padded) == length
+    return padded
 
 
 def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> list[str]:
@@ -118,7 +140,8 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
 
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(deps.values()), sysroot)
-    values = {"deps": str(deps_root), "sysroot": str(sysroot), "ar": toolchain.tool("llvm-ar"),
+    values = {"deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
+              "sysroot": str(sysroot), "ar": toolchain.tool("llvm-ar"),
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")

@@ -1,0 +1,34 @@
+import os
+from pathlib import Path
+
+import pytest
+
+from musl_cpython import cpython
+from musl_cpython.errors import BuildError
+from musl_cpython.recipes import load_pythons
+
+
+@pytest.mark.parametrize("path", ["/b", "/work/main/build/work/x86_64/cpython-3.13.15/sysroot/prefix/lib"])
+def test_build_runpath_has_the_same_length_wherever_the_build_runs(path):
+    padded = cpython.fixed_length(Path(path))
+    assert len(padded) == cpython.RPATH_LENGTH and os.path.normpath(padded) == path
+
+
+def test_build_directory_too_long_for_reproducible_builds():
+    with pytest.raises(BuildError, match="too long"):
+        cpython.fixed_length(Path("/" + "x" * 1000))
+
+
+def test_module_states_come_from_the_makefile(tmp_path):
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("MODULE__SSL_STATE=yes\nMODULE__TKINTER_STATE=missing\nMODULE_NIS_STATE=n/a\n")
+    assert cpython.module_states(makefile) == {"_ssl": "yes", "_tkinter": "missing", "nis": "n/a"}
+
+
+def test_a_patch_that_does_not_apply_is_named_with_the_version(tmp_path):
+    recipe = load_pythons()["3.13"]
+    (tmp_path / "Misc").mkdir()
+    (tmp_path / "Misc" / "platform_triplet.c").write_text("unrelated\n")
+    with pytest.raises(BuildError) as e:
+        cpython.apply_patches(recipe, "3.13.99", tmp_path, tmp_path / "patch.log")
+    assert "platform-triplet-musl.patch" in str(e.value) and "3.13.99" in str(e.value)
