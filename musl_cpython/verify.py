@@ -434,8 +434,8 @@ class Verifier:
         for label, via in (("run directly", None), ("run through a symlink", self.elsewhere / "python3")):
             def identity(via=via):
                 info = json.loads(self.script("identity", via=via))
-                if not info["multiarch"].endswith("-linux-musl") and "musl" not in info["multiarch"]:
-                    raise Fail(f"_multiarch is {info['multiarch']}")
+                if info["multiarch"] != triplet:
+                    raise Fail(f"_multiarch is {info['multiarch']}, expected {triplet}")
                 if info["soabi"] != f"cpython-{nodot}-{triplet}":
                     raise Fail(f"SOABI is {info['soabi']}")
                 if Path(info["prefix"]) != self.tree:
