@@ -16,13 +16,19 @@ from .errors import BuildError
 from .recipes import Target
 
 
-def musl_root(ctx: Context, target: Target) -> Path:
-    """Debian's musl package for the target, unpacked (cached)."""
-    version = ctx.project.musl_debian_version
+def musl_root(ctx: Context, target: Target, newest: bool = False) -> Path:
+    """Debian's musl package for the target, unpacked (cached): the oldest
+    supported one, or with `newest` the newest Debian has."""
+    project = ctx.project
+    if newest:
+        version, sha256, suite = (project.musl_newest_debian_version, target.musl_newest_deb_sha256,
+                                  project.musl_newest_debian_suite)
+    else:
+        version, sha256, suite = project.musl_debian_version, target.musl_deb_sha256, None
     entry = ctx.cache_dir / "musl" / f"{target.debian_arch}-{version}"
     if entry.is_dir():
         return entry
-    deb = sources.fetch_debian_binary(ctx, "musl", target.debian_arch, version, target.musl_deb_sha256)
+    deb = sources.fetch_debian_binary(ctx, "musl", target.debian_arch, version, sha256, suite)
     with publishing(entry) as tmp:
         tmp.mkdir()
         result = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
@@ -32,14 +38,16 @@ def musl_root(ctx: Context, target: Target) -> Path:
 
 
 def libc_path(root: Path, target: Target) -> Path:
-    """musl's libc.so inside an unpacked package (the loader is a symlink to it)."""
-    candidate = root / target.musl_loader.lstrip("/")
-    while candidate.is_symlink():  # resolved inside root, never on the host
-        link = candidate.readlink()
-        candidate = root / str(link).lstrip("/") if link.is_absolute() else candidate.parent / link
-    if not candidate.is_file():
-        raise BuildError(f"no musl libc.so in {root}")
-    return candidate
+    """musl's libc.so inside an unpacked package; the loader is a link to it,
+    in /lib or, in merged-/usr releases, /usr/lib."""
+    for loader in (root / target.musl_loader.lstrip("/"), root / "usr" / target.musl_loader.lstrip("/")):
+        candidate = loader
+        while candidate.is_symlink():  # resolved inside root, never on the host
+            link = candidate.readlink()
+            candidate = root / str(link).lstrip("/") if link.is_absolute() else candidate.parent / link
+        if candidate.is_file():
+            return candidate
+    raise BuildError(f"no musl libc.so in {root}")
 
 
 def exported_symbols(path: Path) -> set[str]:

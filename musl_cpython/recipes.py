@@ -38,6 +38,7 @@ class Target:
     musl_loader: str
     debian_arch: str
     musl_deb_sha256: str
+    musl_newest_deb_sha256: str
     uv_arch: str
     uv_libc: str
     cflags: tuple[str, ...] = ()
@@ -86,6 +87,8 @@ class Project:
     source_date_epoch: int
     musl_minimum: str
     musl_debian_version: str
+    musl_newest_debian_version: str
+    musl_newest_debian_suite: str
     functions_after_minimum: tuple[str, ...]
     toolchain: dict
 
@@ -117,6 +120,8 @@ def load_project() -> Project:
         source_date_epoch=int(data["source_date_epoch"]),
         musl_minimum=data["musl"]["minimum"],
         musl_debian_version=data["musl"]["debian_version"],
+        musl_newest_debian_version=data["musl"]["newest_debian_version"],
+        musl_newest_debian_suite=data["musl"]["newest_debian_suite"],
         functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
         toolchain=data["toolchain"],
     )

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import requests
 
+from . import debian
 from .context import Context, publishing
 from .errors import ChecksumMismatch, SourceUnavailable
 from .recipes import SourceFile
@@ -186,16 +187,24 @@ def _apt_get_source(package: str, version: str, filename: str, dest: Path) -> No
         shutil.move(got, dest)
 
 
-def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: str, sha256: str) -> Path:
-    """A Debian binary package (.deb), pinned by sha256, through `apt-get download`."""
+def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: str, sha256: str,
+                        suite: str | None = None) -> Path:
+    """A Debian binary package (.deb), pinned by sha256, through `apt-get download`.
+
+    With `suite`, from a private apt view of that suite (cached), so that a
+    package of another Debian release can be had without touching the
+    machine's apt configuration.
+    """
     pin = SourceFile(file=f"{package}_{version.split(':')[-1]}_{debian_arch}.deb", sha256=sha256)
     if path := _verified_cache_entry(ctx, pin):
         return path
     spec = f"{package}:{debian_arch}={version}"
+    options = debian.apt_options(ctx.cache_dir / "apt" / suite, suite) if suite else []
 
     def download(dest: Path) -> None:
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".apt-") as tmp:
-            result = subprocess.run(["apt-get", "download", spec], cwd=tmp, capture_output=True, text=True)
+            result = subprocess.run(["apt-get", *options, "download", spec], cwd=tmp, capture_output=True,
+                                    text=True)
             debs = list(Path(tmp).glob("*.deb"))
             if result.returncode != 0 or len(debs) != 1:
                 hint = (f" (is the {debian_arch} architecture enabled? dpkg --add-architecture "

@@ -520,14 +520,21 @@ class Verifier:
                                     timeout=900)
             if result.returncode != 0:
                 raise Fail(f"pip install: {_last_line(result)}")
-            code = ("import importlib, sys\nfor m in sys.argv[1:]:\n"
-                    "    mod = importlib.import_module(m); print(m, getattr(mod, '__version__', ''))\n")
-            out = subprocess.run([str(self.venv / "bin" / "python"), "-c", code, *WHEELS.values()],
+            # Current musllinux wheels need musl >= 1.2.4 (DT_RELR, see
+            # recipes/project.toml), so they are imported under Debian's newest
+            # musl loader, run as a command; --library-path stands in for the
+            # $ORIGIN RUNPATH, which the loader resolves from the venv's symlink.
+            newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
+            code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m); print(m)\n"
+            out = subprocess.run([str(newest), "--library-path", str(self.tree / "lib"),
+                                  str(self.venv / "bin" / "python"), "-W", "ignore", "-c", code, *WHEELS.values()],
                                  capture_output=True, text=True, env=env)
             if out.returncode != 0:
-                raise Fail(f"import: {_last_line(out)}")
+                raise Fail(f"import under musl {self.ctx.project.musl_newest_debian_version}: "
+                           f"{_last_line(out)} (exit {out.returncode})")
             installed = re.findall(r"Successfully installed (.*)", result.stdout)
-            return f"{'; '.join(installed)}; imported: {', '.join(out.stdout.split(chr(10))[:-1])}"
+            return (f"{'; '.join(installed)}; imported under Debian's musl "
+                    f"{self.ctx.project.musl_newest_debian_version} loader")
         self.check("installers", f"pip installs {' and '.join(WHEELS)} as musllinux wheels", wheels)
         self.check("installers", "C extension built with zig cc from sysconfig and python3-config",
                    self._extension)
@@ -535,23 +542,29 @@ class Verifier:
     def _extension(self) -> str:
         tools = toolchain.prepare(self.ctx, self.target)
         config = self.tree / "bin" / f"python{self.minor}-config"
-        includes = subprocess.run([str(config), "--includes"], capture_output=True, text=True)
-        if includes.returncode != 0:
-            raise Fail(f"python3-config --includes: {_last_line(includes)}")
-        values = json.loads(self.python("-c", "import json, sysconfig; print(json.dumps({k: sysconfig."
-                                        "get_config_var(k) for k in ('CCSHARED', 'LDSHARED', 'EXT_SUFFIX')}))"
-                                        ).stdout)
+        suffix = subprocess.run([str(config), "--extension-suffix"], capture_output=True, text=True)
+        if suffix.returncode != 0:
+            raise Fail(f"python3-config --extension-suffix: {_last_line(suffix)}")
+        names = ("CCSHARED", "LDSHARED", "EXT_SUFFIX")
+        values = json.loads(self.python(
+            "-c", "import json, sysconfig; print(json.dumps([sysconfig.get_paths()['include']] + "
+            f"[sysconfig.get_config_var(k) for k in {names!r}]))").stdout)
+        include, ccshared, ldshared, ext_suffix = values
+        if suffix.stdout.strip() != ext_suffix:
+            raise Fail(f"python3-config says {suffix.stdout.strip()}, sysconfig says {ext_suffix}")
         build = self.home / "ext"
         build.mkdir()
         (build / "hello.c").write_text(EXTENSION_SOURCE)
-        out = build / f"hello{values['EXT_SUFFIX']}"
+        out = build / f"hello{ext_suffix}"
         # sysconfig says "cc -shared"; "cc" on this machine is glibc's, so the
-        # musl compiler stands in for the first word only.
-        argv = [tools.cc, *includes.stdout.split(), *values["CCSHARED"].split(),
-                *values["LDSHARED"].split()[1:], str(build / "hello.c"), "-o", str(out)]
+        # musl compiler stands in for the first word only. The include path
+        # goes in as one argument: python3-config --includes cannot quote
+        # the space this check puts in the path.
+        argv = [tools.cc, f"-I{include}", *ccshared.split(), *ldshared.split()[1:],
+                str(build / "hello.c"), "-o", str(out)]
         result = subprocess.run(argv, capture_output=True, text=True, env=tools.environment(0))
         if result.returncode != 0:
-            raise Fail(f"compile: {_last_line(result)}")
+            raise Fail(f"compile: {result.stderr.strip()[-300:]}")
         self.script("extension module", cwd=build)
         return out.name
 
@@ -571,10 +584,16 @@ class Verifier:
         safe_extract(self.archive, root)
         inside = "/" + str(tree_in(root).relative_to(root))
         code = "import ssl, sqlite3, ctypes, decimal, lzma, bz2, zlib, uuid, readline, curses; print('ok')"
-        chroot = ["chroot", str(root), f"{inside}/bin/python3", "-c", code]
-        argv = chroot if os.geteuid() == 0 else ["unshare", "--user", "--map-root-user", *chroot]
-        if shutil.which(argv[0]) is None:
-            raise Skip(f"{argv[0]} is not installed")
+        tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in ("chroot", "unshare")}
+        if tools["chroot"] is None:
+            raise Skip("chroot is not installed (coreutils)")
+        chroot = [tools["chroot"], str(root), f"{inside}/bin/python3", "-c", code]
+        if os.geteuid() == 0:
+            argv = chroot
+        elif tools["unshare"] is None:
+            raise Skip("not root, and unshare (util-linux) is not installed for a user namespace")
+        else:
+            argv = [tools["unshare"], "--user", "--map-root-user", *chroot]
         result = subprocess.run(argv, capture_output=True, text=True, env={})
         if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed",
                                                 result.stderr):
