@@ -545,11 +545,11 @@ class Verifier:
         suffix = subprocess.run([str(config), "--extension-suffix"], capture_output=True, text=True)
         if suffix.returncode != 0:
             raise Fail(f"python3-config --extension-suffix: {_last_line(suffix)}")
-        names = ("CCSHARED", "LDSHARED", "EXT_SUFFIX")
+        names = ("CFLAGS", "CCSHARED", "LDSHARED", "EXT_SUFFIX")
         values = json.loads(self.python(
             "-c", "import json, sysconfig; print(json.dumps([sysconfig.get_paths()['include']] + "
             f"[sysconfig.get_config_var(k) for k in {names!r}]))").stdout)
-        include, ccshared, ldshared, ext_suffix = values
+        include, cflags, ccshared, ldshared, ext_suffix = values
         if suffix.stdout.strip() != ext_suffix:
             raise Fail(f"python3-config says {suffix.stdout.strip()}, sysconfig says {ext_suffix}")
         build = self.home / "ext"
@@ -560,7 +560,7 @@ class Verifier:
         # musl compiler stands in for the first word only. The include path
         # goes in as one argument: python3-config --includes cannot quote
         # the space this check puts in the path.
-        argv = [tools.cc, f"-I{include}", *ccshared.split(), *ldshared.split()[1:],
+        argv = [tools.cc, f"-I{include}", *cflags.split(), *ccshared.split(), *ldshared.split()[1:],
                 str(build / "hello.c"), "-o", str(out)]
         result = subprocess.run(argv, capture_output=True, text=True, env=tools.environment(0))
         if result.returncode != 0:
@@ -584,23 +584,23 @@ class Verifier:
         safe_extract(self.archive, root)
         inside = "/" + str(tree_in(root).relative_to(root))
         code = "import ssl, sqlite3, ctypes, decimal, lzma, bz2, zlib, uuid, readline, curses; print('ok')"
+        # musl finds $ORIGIN of the main program through /proc/self/exe, so
+        # the root gets a /proc of its own: a fresh proc mount in a private
+        # mount and PID namespace (nothing from the host's files).
+        (root / "proc").mkdir()
         tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in ("chroot", "unshare")}
-        if tools["chroot"] is None:
-            raise Skip("chroot is not installed (coreutils)")
-        chroot = [tools["chroot"], str(root), f"{inside}/bin/python3", "-c", code]
-        if os.geteuid() == 0:
-            argv = chroot
-        elif tools["unshare"] is None:
-            raise Skip("not root, and unshare (util-linux) is not installed for a user namespace")
-        else:
-            argv = [tools["unshare"], "--user", "--map-root-user", *chroot]
+        if tools["chroot"] is None or tools["unshare"] is None:
+            raise Skip("chroot (coreutils) and unshare (util-linux) are needed")
+        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        argv = [tools["unshare"], *user, "--mount", "--pid", "--fork", f"--mount-proc={root / 'proc'}",
+                tools["chroot"], str(root), f"{inside}/bin/python3", "-c", code]
         result = subprocess.run(argv, capture_output=True, text=True, env={})
-        if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed",
-                                                result.stderr):
+        if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed|"
+                                                r"Permission denied", result.stderr):
             raise Skip(f"this machine forbids chroot/namespaces: {_last_line(result)}")
         if result.returncode != 0 or result.stdout.strip() != "ok":
             raise Fail(_last_line(result))
-        return f"only {self.target.musl_loader} and {inside} in the root, empty environment"
+        return f"only {self.target.musl_loader}, {inside} and a fresh /proc in the root, empty environment"
 
 
 def tree_in(root: Path) -> Path:
