@@ -19,10 +19,7 @@ from .errors import BuildError
 from .recipes import Target
 from .sources import sha256_file
 from .steps import say
-from .verify import VerificationCannotRun, identify
-
-KINDS = re.compile(r"-(install_only_stripped|install_only|[a-z+]+-full)\.tar\.(gz|zst)$")
-
+from .verify import ARCHIVE_NAME, VerificationCannotRun, identify
 
 @dataclass(frozen=True)
 class Artifact:
@@ -77,24 +74,21 @@ def collect(directory: Path) -> list[Artifact]:
     for path in sorted(directory.glob("cpython-*.tar.*")):
         if not path.name.endswith((".tar.gz", ".tar.zst")):
             continue
-        kind = KINDS.search(path.name)
         try:
-            target, version = identify(path)
+            target, version, kind = identify(path)
         except VerificationCannotRun as e:
             say(f"warning: skipping {e}")  # the message starts with the archive's name
             continue
-        problem = None if kind else "not an archive kind this project makes"
-        problem = problem or _readable(path) or _verified(path)
+        problem = _readable(path) or _verified(path)
         if problem:
             say(f"warning: skipping {path.name}: {problem}")
             continue
-        artifacts.append(Artifact(path, target, version, kind.group(1), sha256_file(path)))
+        artifacts.append(Artifact(path, target, version, kind, sha256_file(path)))
     return artifacts
 
 
 def _build_tag(path: Path) -> str:
-    """cpython-<version>+<build tag>-<triple>-...: the build tag."""
-    return path.name.split("+", 1)[1].split("-", 1)[0]
+    return ARCHIVE_NAME.fullmatch(path.name).group(2)
 
 
 def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str | None) -> dict:

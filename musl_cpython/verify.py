@@ -349,7 +349,7 @@ PyMODINIT_FUNC PyInit_hello(void) { return PyModule_Create(&module); }
 class Verifier:
     def __init__(self, ctx: Context, archive: Path, network: bool = True):
         self.ctx, self.archive, self.network = ctx, archive, network
-        self.target, self.version = identify(archive)
+        self.target, self.version, _ = identify(archive)
         minor = ".".join(self.version.split(".")[:2])
         recipe = load_pythons().get(minor)
         if recipe is None:
@@ -620,17 +620,20 @@ def _last_line(result: subprocess.CompletedProcess) -> str:
     return lines[-1] if lines else f"exit status {result.returncode}"
 
 
-def identify(archive: Path) -> tuple[Target, str]:
-    """The target and Python version an archive is for, from its name."""
-    match = re.match(r"cpython-(\d+\.\d+\.\d+)\+[^-]+-(.+?)-(install_only|install_only_stripped|.*full)\.",
-                     archive.name)
+ARCHIVE_NAME = re.compile(r"cpython-(\d+\.\d+\.\d+)\+([^-]+)-(.+)-(install_only_stripped|install_only|"
+                          r"[a-z+]+-full)\.tar\.(gz|zst)")
+
+
+def identify(archive: Path) -> tuple[Target, str, str]:
+    """The target, Python version and archive kind, from an archive's name."""
+    match = ARCHIVE_NAME.fullmatch(archive.name)
     if not match:
         raise VerificationCannotRun(f"{archive.name}: not a distribution archive name "
-                                    "(cpython-<version>+<tag>-<triple>-install_only.tar.gz)")
-    version, triple = match.group(1), match.group(2)
+                                    "(cpython-<version>+<tag>-<triple>-<kind>.tar.gz or .tar.zst)")
+    version, triple, kind = match.group(1), match.group(3), match.group(4)
     for target in load_targets().values():
         if target.triple == triple:
-            return target, version
+            return target, version, kind
     raise VerificationCannotRun(f"{archive.name}: no target recipe for {triple}; known: "
                                 f"{', '.join(t.triple for t in load_targets().values())}")
 

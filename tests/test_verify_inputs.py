@@ -51,3 +51,13 @@ def test_not_a_distribution_name(tmp_path):
     archive.write_bytes(b"")
     result = verify(archive)
     assert result.returncode == 2 and "not a distribution archive name" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["install_only", "install_only_stripped", "lto-full", "pgo+lto-full"])
+def test_every_archive_kind_name_is_understood(kind):
+    from pathlib import Path
+    from musl_cpython.verify import identify
+    extension = "tar.zst" if kind.endswith("full") else "tar.gz"
+    target, version, found = identify(Path(f"cpython-3.13.15+20261121-x86_64-unknown-linux-musl-"
+                                           f"{kind}.{extension}"))
+    assert (target.arch, version, found) == ("x86_64", "3.13.15", kind)
