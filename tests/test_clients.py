@@ -3,7 +3,8 @@
 uv installs the distribution from our download-metadata.json (file:// URLs,
 offline), then uses it to make a venv, install a musllinux wheel and build
 an sdist with a C extension. C code is compiled by the musl toolchain: on
-this glibc host, the `cc` that sysconfig names would be glibc's gcc.
+this glibc host, the `cc` that sysconfig names would be glibc's gcc. uv
+trusts the system's certificate store (UV_SYSTEM_CERTS), as pip does here.
 """
 import os
 import subprocess
@@ -41,7 +42,7 @@ def sdist(tmp_path_factory):
                                             'build-backend = "setuptools.build_meta"\n')
     out = project / "dist"
     run([UV, "build", "--sdist", "--python", sys.executable, "--out-dir", out, project],
-        {"PATH": "/usr/bin:/bin", "HOME": str(project), "UV_NO_CONFIG": "1"})
+        {"PATH": "/usr/bin:/bin", "HOME": str(project), "UV_NO_CONFIG": "1", "UV_SYSTEM_CERTS": "1"})
     return next(out.glob("muslprobe-1.0.tar.gz"))
 
 
@@ -62,7 +63,7 @@ def test_uv_flow(build, tmp_path, tools, sdist):
     env = {"PATH": f"{os.path.dirname(UV)}:/usr/bin:/bin", "HOME": str(tmp_path),
            "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
            "UV_LIBC": "musl", "UV_PYTHON_DOWNLOADS_JSON_URL": str(metadata), "UV_NO_CONFIG": "1",
-           "CC": tools.cc}
+           "UV_SYSTEM_CERTS": "1", "CC": tools.cc}
     installed = run([UV, "python", "install", "cpython-3.13-linux-x86_64-musl", "--offline"], env)
     assert "sysconfig" not in installed.stderr.lower(), installed.stderr
     python = run([UV, "python", "find", "cpython-3.13-linux-x86_64-musl"], env).stdout.strip()
