@@ -66,7 +66,8 @@ def test_imports_with_an_empty_environment(unpacked):
 def test_identity_and_sysconfig(unpacked):
     code = ("import sys, sysconfig, json, importlib.machinery as m; v = sysconfig.get_config_vars(); "
             "print(json.dumps({k: v.get(k) for k in ('prefix', 'CC', 'CXX', 'SOABI', 'EXT_SUFFIX', 'LDSHARED')}"
-            " | {'multiarch': sys.implementation._multiarch, 'suffixes': m.EXTENSION_SUFFIXES}))")
+            " | {'multiarch': sys.implementation._multiarch, 'suffixes': m.EXTENSION_SUFFIXES,"
+            " 'sys_prefix': sys.prefix, 'stdlib': sysconfig.get_paths()['stdlib']}))")
     result = run_python(unpacked, code)
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
@@ -75,7 +76,9 @@ def test_identity_and_sysconfig(unpacked):
     assert info["suffixes"][0] == ".cpython-313-x86_64-linux-musl.so"
     assert info["CC"].split()[0] == "cc" and info["CXX"].split()[0] == "c++"
     assert info["LDSHARED"].split()[0] == "cc"
-    assert info["prefix"] == str(unpacked)  # sysconfig derives it from where the tree is
+    assert info["prefix"] == "/install"  # as built; uv rewrites it, sysconfig's paths do not use it
+    assert info["sys_prefix"] == str(unpacked)
+    assert info["stdlib"] == str(unpacked / "lib" / "python3.13")
 
 
 def test_sysconfigdata_prefix_is_install(unpacked):
