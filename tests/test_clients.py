@@ -35,14 +35,16 @@ PyMODINIT_FUNC PyInit_muslprobe(void) { return PyModule_Create(&module); }
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
     """muslprobe-1.0.tar.gz: an sdist whose C extension each flow compiles for musl."""
-    project = tmp_path_factory.mktemp("muslprobe")
+    base = tmp_path_factory.mktemp("muslprobe")
+    project = base / "src"
+    project.mkdir()
     (project / "setup.py").write_text(SETUP)
     (project / "muslprobe.c").write_text(EXTENSION)
     (project / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\n'
                                             'build-backend = "setuptools.build_meta"\n')
-    out = project / "dist"
+    out = base / "dist"
     run([UV, "build", "--sdist", "--python", sys.executable, "--out-dir", out, project],
-        {"PATH": "/usr/bin:/bin", "HOME": str(project), "UV_NO_CONFIG": "1", "UV_SYSTEM_CERTS": "1"})
+        {"PATH": "/usr/bin:/bin", "HOME": str(base), "UV_NO_CONFIG": "1", "UV_SYSTEM_CERTS": "1"})
     return next(out.glob("muslprobe-1.0.tar.gz"))
 
 
