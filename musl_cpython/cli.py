@@ -66,9 +66,9 @@ def cmd_list(args) -> int:
         say(f"  {target.arch:8} {target.triple:34} zig {target.zig_target:22} loader {target.musl_loader}")
     say("python versions (obtainable: where its source can come from now):")
     for recipe in load_pythons().values():
-        for release in recipe.releases:
-            where = sources.obtainable(ctx, release.sources, network=args.network) or "not obtainable here"
-            say(f"  {recipe.minor:6} {release.version:10} {where}")
+        for pinned in recipe.releases:
+            where = sources.obtainable(ctx, pinned.sources, network=args.network) or "not obtainable here"
+            say(f"  {recipe.minor:6} {pinned.version:10} {where}")
     say("dependencies:")
     for dep in load_dependencies().values():
         say(f"  {dep.name:10} {dep.version:14} {' '.join(dep.licenses):18} for {', '.join(dep.modules)}")

@@ -18,7 +18,7 @@ from pathlib import Path
 from . import archives, sources
 from .context import Context, publishing
 from .errors import BuildError
-from .recipes import Dependency, Project, Target, dependency_closure
+from .recipes import Dependency, Project, Target, dependency_closure, load_dependencies
 from .steps import run, say, stage
 from .toolchain import Toolchain
 
@@ -143,7 +143,6 @@ def assemble_sysroot(built: list[BuiltDependency], sysroot: Path) -> Path:
 
 def build_all(ctx: Context, target: Target, toolchain: Toolchain, names) -> dict[str, BuiltDependency]:
     """Build (or take from the cache) the named dependencies and their own dependencies."""
-    from .recipes import load_dependencies
     built: dict[str, BuiltDependency] = {}
     for dep in dependency_closure(names, load_dependencies()):
         built[dep.name] = _ensure(ctx, dep, target, toolchain, built)

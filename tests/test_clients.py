@@ -9,7 +9,6 @@ trusts the system's certificate store (UV_SYSTEM_CERTS), as pip does here.
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 

@@ -7,7 +7,6 @@ relocate, package and check.
 import json
 import os
 import subprocess
-import sys
 import tarfile
 
 import pytest

@@ -1,5 +1,4 @@
 """`build.py verify` on inputs it cannot verify: one clear line, exit code 2."""
-import io
 import subprocess
 import sys
 import tarfile
