@@ -74,9 +74,13 @@ def _commands(dep: Dependency) -> list[list[str]]:
 
 def _environment_template(dep: Dependency, project: Project) -> dict[str, str]:
     """Variables added to the toolchain's environment, with placeholders unfilled."""
+    # Only recipes that build against others get search paths into the
+    # sysroot: some builds record their flags (OpenSSL's version info), and a
+    # path there would differ with where the build ran.
+    search = bool(dep.depends)
     env = {
-        "CPPFLAGS": " ".join(["-I{deps}/include", *dep.build.get("cppflags", [])]),
-        "LDFLAGS": "-L{deps}/lib",
+        "CPPFLAGS": " ".join((["-I{deps}/include"] if search else []) + dep.build.get("cppflags", [])),
+        "LDFLAGS": "-L{deps}/lib" if search else "",
         "CFLAGS": " ".join(["{cflags}", *dep.build.get("cflags", [])]),
         "PKG_CONFIG_LIBDIR": "{deps}/lib/pkgconfig",
         "PKG_CONFIG_SYSROOT_DIR": "{sysroot}",

@@ -142,7 +142,14 @@ def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, buil
                       for tool, generic in toolchain.GENERIC_NAMES.items()]
         + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
         drop_patterns=[relocate.RUNPATH_FLAG])
-    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor, ctx.project.source_date_epoch)
+    epoch = ctx.project.source_date_epoch
+    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor, epoch, levels=(0, 1, 2))
+    # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
+    # recorded that staging path as their source file name; compile them again.
+    site_packages = tree / "lib" / f"python{minor}" / "site-packages"
+    for stale in site_packages.rglob("*.pyc"):
+        stale.unlink()
+    _recompile(tree, [site_packages], minor, epoch, levels=(0,))
 
     zig_dir = str(toolchain.zig_executable(ctx.project.toolchain["version"]).parent)
     forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
@@ -169,8 +176,9 @@ def _fix_shebangs(tree: Path, python: str) -> None:
             script.write_bytes(_RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
 
 
-def _recompile(tree: Path, files: list[Path], minor: str, epoch: int) -> None:
-    """Byte-compile rewritten modules with the tree's own interpreter, as make install did.
+def _recompile(tree: Path, files: list[Path], minor: str, epoch: int, levels: tuple[int, ...]) -> None:
+    """Byte-compile modules with the tree's own interpreter, at the optimisation
+    levels make install used for them (the stdlib: all three; pip: 0).
 
     With SOURCE_DATE_EPOCH set, .pyc files are validated by source hash, not
     mtime: archives normalise mtimes, which would make timestamp pycs stale.
@@ -178,7 +186,7 @@ def _recompile(tree: Path, files: list[Path], minor: str, epoch: int) -> None:
     if not files:
         return
     argv = [str(tree / "bin" / f"python{minor}"), "-I", "-m", "compileall", "-q",
-            "-o", "0", "-o", "1", "-o", "2", "-s", str(tree), "-p", cpython.INSTALL_PREFIX,
+            *(f"-o{level}" for level in levels), "-s", str(tree), "-p", cpython.INSTALL_PREFIX,
             *map(str, files)]
     result = subprocess.run(argv, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(epoch)})

@@ -105,9 +105,37 @@ def set_runpaths(tree: Path, patchelf: str) -> None:
         if needs_lib:
             relative = os.path.relpath(lib, path.parent)
             runpath = "$ORIGIN" if relative == "." else f"$ORIGIN/{relative}"
-            _patchelf(patchelf, "--set-rpath", runpath, path)
+            if not _overwrite_runpath(path, runpath):
+                _patchelf(patchelf, "--set-rpath", runpath, path)
         elif info["runpath"] or info["rpath"]:
+            _overwrite_runpath(path, "")  # removing the entry would leave its string behind
             _patchelf(patchelf, "--remove-rpath", path)
+
+
+def _overwrite_runpath(path: Path, runpath: str) -> bool:
+    """Write `runpath` over the file's DT_RUNPATH string, NUL-padded; False if it does not fit.
+
+    patchelf appends a new string and leaves the old one in .dynstr. The old
+    one names the build directory, so bytes would differ with where the
+    build ran; overwritten, nothing of it remains.
+    """
+    with open(path, "r+b") as f:
+        elf = ELFFile(f)
+        dynamic = elf.get_section_by_name(".dynamic")
+        strings = elf.get_section_by_name(".dynstr")
+        if not isinstance(dynamic, DynamicSection) or strings is None:
+            return False
+        offsets = [tag.entry.d_val for tag in dynamic.iter_tags() if tag.entry.d_tag == "DT_RUNPATH"]
+        if len(offsets) != 1:
+            return False
+        start = strings["sh_offset"] + offsets[0]
+        old = strings.data()[offsets[0]:].split(b"\0", 1)[0]
+        new = runpath.encode()
+        if len(new) > len(old):
+            return False
+        f.seek(start)
+        f.write(new + b"\0" * (len(old) - len(new)))
+    return True
 
 
 def _patchelf(patchelf: str, *args) -> None:

@@ -36,6 +36,7 @@ def test_bundled_tree_runs_anywhere(built, tmp_path):
     relocate.set_runpaths(tree, patchelf)
     assert relocate.dynamic_info(tree / "bin" / "prog")["runpath"] == ["$ORIGIN/../lib"]
     assert relocate.dynamic_info(tree / "lib" / "libanswer.so.1")["runpath"] == []
+    assert str(deps).encode() not in (tree / "bin" / "prog").read_bytes()
     shutil.rmtree(deps)  # the build-time location is gone
     moved = tmp_path / "elsewhere" / "with space" / "python"
     shutil.move(tree, moved)
@@ -68,3 +69,15 @@ def test_build_paths_are_rewritten_and_leaks_found(tmp_path):
     assert namespace["build_time_vars"] == {"CC": "cc -pthread", "LDFLAGS": "-L/install/lib",
                                             "srcdir": "/install"}
     assert relocate.find_leaks(tree, ["/b/"]) == ["lib/python3.13/notes.txt names /b/"]
+
+
+def test_a_removed_runpath_leaves_no_trace_of_the_build_directory(compile_c, tmp_path):
+    build_dir = tmp_path / "some" / "build" / "directory"
+    tree = tmp_path / "python"
+    (tree / "lib").mkdir(parents=True)
+    module = tree / "lib" / "module.so"
+    compile_c(LIB, module, "-shared", "-fPIC", f"-Wl,-rpath,{build_dir}")
+    assert relocate.dynamic_info(module)["runpath"] == [str(build_dir)]
+    relocate.set_runpaths(tree, relocate.find_patchelf())
+    assert relocate.dynamic_info(module)["runpath"] == []
+    assert str(build_dir).encode() not in module.read_bytes()
