@@ -52,6 +52,7 @@ def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
         "LLVM_AR": "{ar}",
     }
     env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
+    env.update(recipe.environment)
     return env
 
 
@@ -120,6 +121,27 @@ def module_states(makefile: Path) -> dict[str, str]:
     return states
 
 
+# How setup.py (3.9 and 3.10) reports the extension modules it did not build.
+_SETUP_PY_REPORTS = {
+    "The necessary bits to build these optional modules were not found:": "missing",
+    "Failed to build these modules:": "failed",
+    "Following modules built successfully but were removed because they could not be imported:": "removed",
+}
+
+
+def setup_py_states(make_log: str) -> dict[str, str]:
+    """Extension module name -> verdict, for the modules setup.py did not build."""
+    states, verdict = {}, None
+    for line in make_log.splitlines():
+        if line.strip() in _SETUP_PY_REPORTS:
+            verdict = _SETUP_PY_REPORTS[line.strip()]
+        elif verdict and line.strip() and not line.startswith("To find the necessary bits"):
+            states.update((name, verdict) for name in line.split())
+        else:
+            verdict = None
+    return states
+
+
 def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
           toolchain: Toolchain, deps: dict[str, BuiltDependency]) -> BuiltPython:
     key = cache_key(recipe, release, target, toolchain, ctx.project, deps)
@@ -140,7 +162,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
 
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(deps.values()), sysroot)
-    values = {"deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
+    values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
               "sysroot": str(sysroot), "ar": toolchain.tool("llvm-ar"),
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
@@ -161,7 +183,8 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
             if name == "configure":
                 _check_triplet(src / "Makefile", target, release.version)
-        info = _build_info(recipe, release, target, src, applied)
+        info = _build_info(recipe, release, target, src, applied,
+                           logs / f"cpython-{release.version}-make.log")
         # Paths that may appear in the installed files; relocation removes them.
         info["build_paths"] = {"source": str(src), "sysroot": str(sysroot),
                                "deps": str(deps_root), "toolchain": str(toolchain.bin_dir)}
@@ -182,9 +205,10 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
                          f"-{target.platform_triplet}; the platform-triplet patch did not take effect")
 
 
-def _build_info(recipe, release, target, src: Path, applied: list[str]) -> dict:
+def _build_info(recipe, release, target, src: Path, applied: list[str], make_log: Path) -> dict:
     makefile = src / "Makefile"
-    states = module_states(makefile)
+    # configure decides the modules from 3.11 on; setup.py did before.
+    states = module_states(makefile) or setup_py_states(make_log.read_text(errors="replace"))
     missing = {name: state for name, state in states.items() if state not in ("yes", "n/a")}
     unexpected = sorted(set(missing) - set(recipe.missing_modules))
     if unexpected:

@@ -76,9 +76,11 @@ class PythonRecipe:
     missing_modules: dict
     may_be_absent: dict
     releases: tuple[PythonRelease, ...]
+    environment: dict = field(default_factory=dict)  # extra variables for configure and make
+    wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
 
     def patch_paths(self) -> list[Path]:
-        return [PATCHES / self.minor / name for name in self.patches]
+        return [PATCHES / name for name in self.patches]
 
 
 @dataclass(frozen=True)
@@ -159,10 +161,18 @@ def load_dependencies() -> dict[str, Dependency]:
     return deps
 
 
+# Tables a per-version recipe extends rather than replaces.
+_EXTENDED_TABLES = ("missing_modules", "may_be_absent", "wheels")
+
+
 def load_pythons() -> dict[str, PythonRecipe]:
+    common = _load(RECIPES / "python" / "common.toml")
     pythons = {}
-    for path in sorted((RECIPES / "python").glob("*.toml")):
-        data = _load(path)
+    for path in sorted((RECIPES / "python").glob("3.*.toml")):
+        own = _load(path)
+        data = common | own
+        for table in _EXTENDED_TABLES:
+            data[table] = common.get(table, {}) | own.get(table, {})
         releases = tuple(
             PythonRelease(version=r["version"], sources=_sources(r.get("sources", []), path))
             for r in data["releases"])
@@ -177,8 +187,10 @@ def load_pythons() -> dict[str, PythonRecipe]:
             missing_modules=data.get("missing_modules", {}),
             may_be_absent=data.get("may_be_absent", {}),
             releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
+            environment=data.get("environment", {}),
+            wheels=data.get("wheels", {}),
         )
-    return pythons
+    return dict(sorted(pythons.items(), key=lambda item: Version(item[0])))
 
 
 def target_for(arch: str) -> Target:

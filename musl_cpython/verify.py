@@ -33,8 +33,6 @@ from .steps import say
 # pyelftools names for the flags the hardening rules read.
 DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, PF_X = 0x4, 0x8, 0x1, 0x1
 
-# Wheels pip must install from the package index as musllinux binaries.
-WHEELS = {"MarkupSafe": "markupsafe", "numpy": "numpy"}
 
 
 class VerificationCannotRun(BuildError):
@@ -203,7 +201,13 @@ SCRIPTS = {
         import importlib, json, os, sys
         os.environ["BROWSER"] = "true"  # antigravity opens a browser on import
         failed = {}
-        for name in sorted(sys.stdlib_module_names):
+        names = getattr(sys, "stdlib_module_names", None)
+        if names is None:  # before 3.10: what the installed standard library holds
+            import pkgutil, sysconfig
+            stdlib = sysconfig.get_paths()["stdlib"]
+            names = set(sys.builtin_module_names) | {
+                m.name for m in pkgutil.iter_modules([stdlib, os.path.join(stdlib, "lib-dynload")])}
+        for name in sorted(names):
             if name in ("this", "antigravity", "__main__"):
                 continue
             try:
@@ -314,7 +318,10 @@ SCRIPTS = {
             return deep(n + 1)
         outcome = []
         def worker():
-            sys.setrecursionlimit(100000)
+            # From 3.11 Python-to-Python calls use no C stack, so the limit
+            # can be high; before, each level takes C stack and the default
+            # limit is what must fit in a thread's stack.
+            sys.setrecursionlimit(100000 if sys.version_info >= (3, 11) else 1000)
             try:
                 deep(0)
             except RecursionError:
@@ -355,6 +362,8 @@ class Verifier:
         if recipe is None:
             raise VerificationCannotRun(f"{archive.name}: no recipe for Python {minor}")
         self.may_be_absent = recipe.may_be_absent
+        self.not_built = recipe.missing_modules
+        self.wheels = recipe.wheels
         self.minor = minor
         self.checks: list[Check] = []
 
@@ -483,7 +492,7 @@ class Verifier:
     def _functional(self) -> None:
         for name in ("ssl verify paths", "sqlite3", "ctypes", "uuid", "curses", "readline",
                      "compression round trips", "hashlib", "decimal", "deep recursion in a thread"):
-            self.check("functional", name, lambda name=name: self.script(name))
+            self.check("functional", name, lambda name=name: self._functional_script(name))
         self.check("functional", "TLS handshake with a generated certificate", self._tls)
         for label, env in (("LANG unset", {}), ("LC_ALL=C", {"LC_ALL": "C"})):
             def startup(env=env):
@@ -493,6 +502,11 @@ class Verifier:
                     raise Fail(_last_line(result))
                 return result.stdout.strip()
             self.check("functional", f"start-up and locale with {label}", startup)
+
+    def _functional_script(self, name: str) -> str:
+        if name in self.not_built:
+            raise Skip(f"the {name} module is not built for {self.minor}: {self.not_built[name]}")
+        return self.script(name)
 
     def _tls(self) -> str:
         if shutil.which("openssl") is None:
@@ -514,7 +528,7 @@ class Verifier:
                 raise Skip("--offline: the package index is not used")
             self._make_venv()
             pip = [self.venv / "bin" / "python", "-m", "pip", "install", "--only-binary=:all:",
-                   "--disable-pip-version-check", "--no-input", *WHEELS]
+                   "--disable-pip-version-check", "--no-input", *self.wheels]
             env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home)}
             result = subprocess.run(list(map(str, pip)), capture_output=True, text=True, env=env,
                                     timeout=900)
@@ -527,7 +541,7 @@ class Verifier:
             newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
             code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m); print(m)\n"
             out = subprocess.run([str(newest), "--library-path", str(self.tree / "lib"),
-                                  str(self.venv / "bin" / "python"), "-W", "ignore", "-c", code, *WHEELS.values()],
+                                  str(self.venv / "bin" / "python"), "-W", "ignore", "-c", code, *self.wheels.values()],
                                  capture_output=True, text=True, env=env)
             if out.returncode != 0:
                 raise Fail(f"import under musl {self.ctx.project.musl_newest_debian_version}: "
@@ -535,7 +549,7 @@ class Verifier:
             installed = re.findall(r"Successfully installed (.*)", result.stdout)
             return (f"{'; '.join(installed)}; imported under Debian's musl "
                     f"{self.ctx.project.musl_newest_debian_version} loader")
-        self.check("installers", f"pip installs {' and '.join(WHEELS)} as musllinux wheels", wheels)
+        self.check("installers", f"pip installs {', '.join(self.wheels)} as musllinux wheels", wheels)
         self.check("installers", "C extension built with zig cc from sysconfig and python3-config",
                    self._extension)
 

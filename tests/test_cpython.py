@@ -32,3 +32,23 @@ def test_a_patch_that_does_not_apply_is_named_with_the_version(tmp_path):
     with pytest.raises(BuildError) as e:
         cpython.apply_patches(recipe, "3.13.99", tmp_path, tmp_path / "patch.log")
     assert "platform-triplet-musl.patch" in str(e.value) and "3.13.99" in str(e.value)
+
+
+def test_setup_py_reports_give_the_modules_it_did_not_build():
+    log = """running build_ext
+The necessary bits to build these optional modules were not found:
+_tkinter              nis                   readline
+To find the necessary bits, look in setup.py in detect_modules() for the module's name.
+
+
+The following modules found by detect_modules() in setup.py, have been
+built by the Makefile instead, as configured by the Setup files:
+_abc                  atexit                pwd
+
+Failed to build these modules:
+ossaudiodev
+
+running build_scripts
+"""
+    assert cpython.setup_py_states(log) == {"_tkinter": "missing", "nis": "missing", "readline": "missing",
+                                            "ossaudiodev": "failed"}

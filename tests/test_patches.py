@@ -1,0 +1,42 @@
+"""Every patch of every recipe applies, in order, to every pinned CPython
+source that can be obtained here."""
+import re
+import tarfile
+
+import pytest
+
+from musl_cpython import cpython, sources
+from musl_cpython.context import Context, default_cache_dir
+from musl_cpython.errors import SourceUnavailable
+from musl_cpython.recipes import load_pythons
+
+RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases]
+
+
+def test_every_patch_has_a_header_saying_what_why_and_scope():
+    for recipe in load_pythons().values():
+        for patch in recipe.patch_paths():
+            header = patch.read_text().split("\n--- ", 1)[0]
+            for field in ("What:", "Why:", "Scope:"):
+                assert field in header, f"{patch}: no {field} in the header"
+
+
+@pytest.mark.parametrize("recipe, release", RELEASES, ids=[release.version for _, release in RELEASES])
+def test_patches_apply_to_the_pinned_source(recipe, release, tmp_path):
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    if not sources.obtainable(ctx, release.sources):
+        pytest.skip(f"CPython {release.version}: no source on this machine (cache, mirror, Debian)")
+    try:
+        _, archive = sources.fetch(ctx, release.sources, f"CPython {release.version}")
+    except SourceUnavailable as e:  # an index may list what its pool does not serve
+        pytest.skip(str(e))
+    patched = {re.sub(r"^b/", "", line.split()[1])
+               for patch in recipe.patch_paths() for line in patch.read_text().splitlines()
+               if line.startswith("+++ ")}
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.name.split("/", 1)[-1] in patched]
+        tar.extractall(tmp_path / "src", members=members, filter="data")
+    assert {m.name.split("/", 1)[-1] for m in members} == patched
+    src = next((tmp_path / "src").iterdir())
+    applied = cpython.apply_patches(recipe, release.version, src, tmp_path / "patch.log")
+    assert applied == list(recipe.patches)
