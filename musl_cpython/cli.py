@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from . import REPO, pipeline, release, reproduce, sources, verify
+from . import REPO, container, matrix, pipeline, release, reproduce, sources, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
@@ -21,11 +22,27 @@ def _context(args) -> Context:
 
 def cmd_build(args) -> int:
     start = time.monotonic()
-    result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline)
+    if "all" in (args.python, args.arch):
+        rows = matrix.build_many(_context(args), args.python, args.arch, Path(args.out),
+                                 network=not args.offline, backend=args.backend)
+        say(f"matrix built in {(time.monotonic() - start) / 60:.1f} min:\n{matrix.table(rows)}")
+        return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
+    result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
+                            backend=args.backend, verify_archives=not args.no_verify)
     missing = result.info.get("missing_modules", {})
     say(f"built in {(time.monotonic() - start) / 60:.1f} min: " + ", ".join(a.name for a in result.archives))
     for name, reason in missing.items():
         say(f"    not built: {name}: {reason}")
+    return 0
+
+
+def cmd_matrix(args) -> int:
+    entries = matrix.entries(args.python, args.arch)
+    if args.json:
+        print(json.dumps({"include": entries}))
+    else:
+        for entry in entries:
+            say(f"  {entry['python']:10} {entry['arch']:8} {entry['triple']:34} {entry['runner']}")
     return 0
 
 
@@ -86,13 +103,26 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
 
     build = sub.add_parser("build", parents=[common], help="build, package and smoke-check one distribution")
-    build.add_argument("--python", default="3.13", help="3.13 (newest obtainable 3.13.x) or an exact 3.13.15")
-    build.add_argument("--arch", default="x86_64")
+    build.add_argument("--python", default="3.13",
+                       help="3.13 (newest obtainable 3.13.x), an exact 3.13.15, or all (every version, "
+                            "with a summary table)")
+    build.add_argument("--arch", default="x86_64", help="a target arch, or all")
     build.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
     build.add_argument("--out", default=REPO / "dist", help="where archives go (default: dist/)")
     build.add_argument("--offline", action="store_true",
                        help="verification skips the checks that install from the package index")
+    build.add_argument("--backend", default="auto", choices=container.BACKENDS,
+                       help="host: zig (or a musl host's own compiler); container: Alpine's GCC in "
+                            "docker or podman; auto (default): the container when an engine answers")
+    build.add_argument("--no-verify", action="store_true",
+                       help="stop after the smoke check (the container backend's inner build; the host verifies)")
     build.set_defaults(func=cmd_build)
+
+    matrixer = sub.add_parser("matrix", help="the release matrix: every Python version x arch")
+    matrixer.add_argument("--python", default="all")
+    matrixer.add_argument("--arch", default="all")
+    matrixer.add_argument("--json", action="store_true", help="GitHub Actions' matrix format")
+    matrixer.set_defaults(func=cmd_matrix)
 
     checker = sub.add_parser("verify", parents=[common], help="prove an archive works (runs after every build)")
     checker.add_argument("archive", help="an install_only .tar.gz")

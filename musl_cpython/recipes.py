@@ -41,6 +41,8 @@ class Target:
     musl_newest_deb_sha256: str
     uv_arch: str
     uv_libc: str
+    docker_platform: str
+    runner: str
     cflags: tuple[str, ...] = ()
 
 
@@ -93,6 +95,8 @@ class Project:
     musl_newest_debian_suite: str
     functions_after_minimum: tuple[str, ...]
     toolchain: dict
+    native_toolchain: dict
+    container: dict
 
 
 def _load(path: Path) -> dict:
@@ -126,6 +130,8 @@ def load_project() -> Project:
         musl_newest_debian_suite=data["musl"]["newest_debian_suite"],
         functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
         toolchain=data["toolchain"],
+        native_toolchain=data["native_toolchain"],
+        container=data["container"],
     )
 
 

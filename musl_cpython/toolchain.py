@@ -1,19 +1,22 @@
-"""The cross toolchain: zig from PyPI behind small per-target wrapper scripts.
+"""The compilers: zig from PyPI (any target, from any host), or the native
+compiler of a musl host (inside Alpine), behind small per-target wrappers.
 
-Build systems get `clang`, `clang++`, `llvm-ar` and `llvm-ranlib` programs:
-named for what they are, because configure scripts pick compiler-specific
-options (CPython's LTO among them) by matching "clang" in $CC. The compiler
-wrappers add the hardening link flags to every link, and `-dynamic` so that
-executables ask for musl's loader (zig links executables statically unless
-told otherwise).
+Build systems get programs named for what they are (`clang` for zig's,
+`gcc` for a native GCC), because configure scripts pick compiler-specific
+options (CPython's LTO among them) by matching those names in $CC. The
+compiler wrappers add the hardening link flags to every link, and zig's add
+`-dynamic` so that executables ask for musl's loader (zig links executables
+statically unless told otherwise).
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
 import os
+import platform
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,9 +24,16 @@ from .context import Context
 from .errors import BuildError, MissingHostTool
 from .recipes import Target
 
+# The wrappers' names for each role, per toolchain kind.
+PROGRAMS = {
+    "zig": {"cc": "clang", "cxx": "clang++", "ar": "llvm-ar", "ranlib": "llvm-ranlib"},
+    "native": {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"},
+}
+
 # What sysconfig records instead of each wrapper: the names a user's machine has.
 # Longest first, so that "clang++" is not rewritten as "clang" + "++".
-GENERIC_NAMES = {"clang++": "c++", "clang": "cc", "llvm-ranlib": "ranlib", "llvm-ar": "ar"}
+GENERIC_NAMES = {"clang++": "c++", "clang": "cc", "llvm-ranlib": "ranlib", "llvm-ar": "ar",
+                 "gcc-ranlib": "ranlib", "gcc-ar": "ar", "g++": "c++", "gcc": "cc"}
 
 # Programs the build runs on the build machine, and the Debian package with each.
 HOST_TOOLS = {
@@ -41,11 +51,10 @@ HOST_TOOLS = {
 }
 
 _COMPILER = """#!/bin/sh
-# Generated: {what} for {zig_target} through zig. Hardening flags go on
+# Generated: {what} for {zig_target} through {through}. Hardening flags go on
 # every link, never on compile-only steps, so no build system can drop them.
 # Paths of the build directory and of zig are mapped to fixed names in
-# debug info and macros, so outputs do not depend on where the build ran.
-export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
+# debug info and macros, so outputs do not depend on where the build ran.{environment}
 # Arguments are rewritten on the way through: zig's linker knows -soname but
 # not its short form -h (CPython's Makefile uses -Wl,-h<name>). And zig hands
 # a link whose only inputs are shared libraries (CPython's libpython3.so stub)
@@ -75,14 +84,15 @@ done
 if [ -n "$link" ] && [ -n "$libraries" ] && [ -z "$inputs" ]; then
   set -- "$@" -x c /dev/null
 fi
-exec @ZIG@ {mode} -target {zig_target} -ffile-prefix-map=@WORK@=/build -ffile-prefix-map=@ZIG_LIB@=/zig $link "$@"
+exec {compiler} -ffile-prefix-map=@WORK@=/build{more_maps} $link "$@"
 """
 
 _TOOL = """#!/bin/sh
-# Generated: zig's {mode} (an LLVM {mode}).
-export ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@
-exec @ZIG@ {mode} "$@"
+# Generated: {what}.{environment}
+exec {tool} "$@"
 """
+
+_ZIG_ENVIRONMENT = "\nexport ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@"
 
 
 @dataclass(frozen=True)
@@ -91,13 +101,15 @@ class Toolchain:
     bin_dir: Path
     cflags: tuple[str, ...]
     identity: str  # changes whenever what the wrappers produce may change
+    kind: str = "zig"
 
-    def tool(self, name: str) -> str:
-        return str(self.bin_dir / name)
+    def tool(self, role: str) -> str:
+        """The wrapper for a role: cc, cxx, ar or ranlib."""
+        return str(self.bin_dir / PROGRAMS[self.kind][role])
 
     @property
     def cc(self) -> str:
-        return self.tool("clang")
+        return self.tool("cc")
 
     def environment(self, source_date_epoch: int) -> dict[str, str]:
         """A clean environment for build commands: nothing leaks in from the caller's."""
@@ -105,19 +117,28 @@ class Toolchain:
         env.update(
             LC_ALL="C",
             SOURCE_DATE_EPOCH=str(source_date_epoch),
-            CC=self.cc, CXX=self.tool("clang++"), AR=self.tool("llvm-ar"), RANLIB=self.tool("llvm-ranlib"),
+            CC=self.cc, CXX=self.tool("cxx"), AR=self.tool("ar"), RANLIB=self.tool("ranlib"),
             CFLAGS=" ".join(self.cflags), CXXFLAGS=" ".join(self.cflags),
             CC_FOR_BUILD="cc", BUILD_CC="cc",
         )
         return env
 
 
-def require_host_tools(names=HOST_TOOLS) -> None:
-    missing = [name for name in names if shutil.which(name) is None]
+# What a native build inside Alpine runs (it does not verify), and the Alpine
+# package with each: Dockerfile.alpine installs them.
+NATIVE_HOST_TOOLS = {
+    "make": "build-base", "patch": "patch", "perl": "perl", "tclsh": "tcl", "cmake": "cmake",
+    "pkg-config": "pkgconf", "cc": "build-base", "gcc-ar": "build-base", "xz": "xz", "llvm-strip": "llvm",
+}
+
+
+def require_host_tools(tools: dict[str, str] = HOST_TOOLS) -> None:
+    missing = [name for name in tools if shutil.which(name) is None]
     if missing:
-        packages = sorted({HOST_TOOLS[name] for name in missing})
-        raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: "
-                              f"apt-get install {' '.join(packages)} (or run ./bootstrap.sh)")
+        packages = " ".join(sorted({tools[name] for name in missing}))
+        how = (f"apt-get install {packages} (or run ./bootstrap.sh)" if tools is HOST_TOOLS
+               else f"apk add {packages} (Dockerfile.alpine does)")
+        raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: {how}")
 
 
 def zig_executable(expected_version: str) -> Path:
@@ -132,24 +153,62 @@ def zig_executable(expected_version: str) -> Path:
     return Path(ziglang.__file__).parent / "zig"
 
 
-def prepare(ctx: Context, target: Target) -> Toolchain:
-    settings = ctx.project.toolchain
-    zig = zig_executable(settings["version"])
-    link = shlex.quote(" ".join(["-dynamic", *settings["ldflags"]]))
-    scripts = {
-        "clang": _COMPILER.format(what="C compiler", mode="cc", link=link, zig_target=target.zig_target),
-        "clang++": _COMPILER.format(what="C++ compiler", mode="c++", link=link, zig_target=target.zig_target),
-        "llvm-ar": _TOOL.format(mode="ar"),
-        "llvm-ranlib": _TOOL.format(mode="ranlib"),
-    }
+def host_is_musl() -> bool:
+    """True on a musl system (Alpine): its loader is there and glibc's ldd is not."""
+    return platform.libc_ver()[0] != "glibc" and any(Path("/lib").glob("ld-musl-*.so.1"))
+
+
+def native_possible(target: Target) -> bool:
+    """A musl host of the target's own architecture can build with its own compiler."""
+    return host_is_musl() and platform.machine() == target.arch
+
+
+def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
+    names = PROGRAMS[kind]
+    if kind == "zig":
+        common = dict(zig_target=target.zig_target, through="zig", environment=_ZIG_ENVIRONMENT,
+                      more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
+                      link=shlex.quote(" ".join(["-dynamic", *settings["ldflags"]])))
+        compilers = {"cc": f"@ZIG@ cc -target {target.zig_target}",
+                     "cxx": f"@ZIG@ c++ -target {target.zig_target}"}
+        tools = {"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"),
+                 "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")}
+    else:
+        common = dict(zig_target=target.zig_target, through="the host's own compiler", environment="",
+                      more_maps="", link=shlex.quote(" ".join(settings["ldflags"])))
+        compilers = {"cc": "cc", "cxx": "c++"}
+        tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
+                 "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
+    scripts = {names[role]: _COMPILER.format(what="C compiler" if role == "cc" else "C++ compiler",
+                                             compiler=compiler, **common)
+               for role, compiler in compilers.items()}
+    scripts.update({names[role]: _TOOL.format(what=what, environment=common["environment"], tool=tool)
+                    for role, (what, tool) in tools.items()})
+    return scripts
+
+
+def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
+    """Write the wrappers for `kind`: "zig" (any host) or "native" (a musl host's own compiler)."""
+    settings = ctx.project.toolchain if kind == "zig" else ctx.project.native_toolchain
+    local_paths = {"@WORK@": ctx.build_dir / "work"}
+    if kind == "zig":
+        zig = zig_executable(settings["version"])
+        if not zig.is_file():
+            raise BuildError(f"zig executable not found at {zig}")
+        local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib"})
+        version = settings["version"]
+    else:
+        if not native_possible(target):
+            raise BuildError(f"the native toolchain builds only on a {target.arch} musl host")
+        version = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+    scripts = _scripts(kind, settings, target)
     cflags = (*settings["cflags"], *target.cflags)
     # The identity covers the scripts before local paths are filled in, so
     # cache keys do not depend on where the venv, the cache or the build lives.
-    identity = hashlib.sha256(repr((settings["version"], sorted(scripts.items()), cflags))
-                              .encode()).hexdigest()
-    local_paths = {"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib",
-                   "@WORK@": ctx.build_dir / "work"}
-    bin_dir = ctx.build_dir / "toolchain" / target.arch / "bin"
+    described = (version, sorted(scripts.items()), cflags) if kind == "zig" else (kind, version, sorted(
+        scripts.items()), cflags)
+    identity = hashlib.sha256(repr(described).encode()).hexdigest()
+    bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind}"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, template in scripts.items():
         text = template
@@ -161,6 +220,4 @@ def prepare(ctx: Context, target: Target) -> Toolchain:
             tmp.write_text(text)
             tmp.chmod(0o755)
             os.replace(tmp, script)
-    if not zig.is_file():
-        raise BuildError(f"zig executable not found at {zig}")
-    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity)
+    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind)

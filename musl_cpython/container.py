@@ -1,0 +1,116 @@
+"""The container backend: the same pipeline inside Alpine, with Alpine's GCC.
+
+The image comes from Dockerfile.alpine, rendered per target. The repository
+is mounted read-only, the host's source cache and a per-target cache
+directory are mounted read-write, and the archives land in the host's
+output directory; the host then verifies them as it verifies its own.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import jinja2
+
+from . import REPO
+from .context import Context
+from .errors import BuildError, UsageError
+from .recipes import Target
+from .steps import run, say
+
+ENGINES = ("docker", "podman")
+BACKENDS = ("auto", "host", "container")
+TEMPLATE = REPO / "Dockerfile.alpine"
+
+
+class NoContainerEngine(BuildError):
+    exit_code = 2
+
+
+def engine_status() -> tuple[str | None, list[str]]:
+    """The first engine whose daemon answers, and why each other one did not."""
+    reasons = []
+    for engine in ENGINES:
+        if shutil.which(engine) is None:
+            reasons.append(f"{engine}: not installed")
+            continue
+        try:
+            result = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=30)
+        except subprocess.TimeoutExpired:
+            reasons.append(f"{engine}: `{engine} info` did not answer within 30 s")
+            continue
+        if result.returncode == 0:
+            return engine, reasons
+        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
+        reasons.append(f"{engine}: `{engine} info` failed: {last[0]}")
+    return None, reasons
+
+
+def choose_backend(requested: str) -> tuple[str, str | None]:
+    """(backend, engine) for --backend auto|host|container."""
+    if requested not in BACKENDS:
+        raise UsageError(f"unknown backend {requested!r}; known: {', '.join(BACKENDS)}")
+    if requested == "host" or os.environ.get("MUSL_CPYTHON_IN_CONTAINER"):
+        return "host", None
+    engine, reasons = engine_status()
+    if engine:
+        return "container", engine
+    if requested == "container":
+        raise NoContainerEngine("--backend container: no container engine answers (" + "; ".join(reasons) +
+                                "); start docker or install podman, or build with --backend host")
+    return "host", None
+
+
+def render_dockerfile(ctx: Context, target: Target) -> str:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     autoescape=False)
+    template = environment.from_string(TEMPLATE.read_text())
+    return template.render(target=target, container=ctx.project.container)
+
+
+def image_tag(dockerfile: str) -> str:
+    requirements = (REPO / "requirements.txt").read_bytes()
+    digest = hashlib.sha256(dockerfile.encode() + requirements).hexdigest()[:16]
+    return f"musl-cpython-build:{digest}"
+
+
+def commands(ctx: Context, engine: str, target: Target, version: str, out_dir: Path,
+             context_dir: Path, dockerfile: str) -> list[list[str]]:
+    """The engine command lines of one container build: build the image, run the pipeline."""
+    tag = image_tag(dockerfile)
+    cache = ctx.cache_dir / "container" / target.arch
+    mirror = ["--volume", f"{ctx.sources_dir}:/mirror:ro"] if ctx.sources_dir else []
+    return [
+        [engine, "build", "--platform", target.docker_platform, "--tag", tag,
+         "--file", str(context_dir / "Dockerfile"), str(context_dir)],
+        [engine, "run", "--rm", "--platform", target.docker_platform,
+         "--user", f"{os.getuid()}:{os.getgid()}", "--env", "HOME=/tmp",
+         "--volume", f"{REPO}:/src:ro",
+         "--volume", f"{cache}:/cache",
+         "--volume", f"{ctx.source_cache}:/cache/sources",
+         "--volume", f"{out_dir}:/dist", *mirror,
+         tag, "python3", "build.py", "build", "--backend", "host", "--no-verify",
+         "--python", version, "--arch", target.arch, "--out", "/dist",
+         "--cache-dir", "/cache", "--build-dir", "/tmp/build", "--jobs", str(ctx.jobs),
+         *(["--sources-dir", "/mirror"] if mirror else [])],
+    ]
+
+
+def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path) -> None:
+    """Run the pipeline for one target inside Alpine; the archives land in out_dir."""
+    context_dir = ctx.build_dir / "container" / target.arch
+    context_dir.mkdir(parents=True, exist_ok=True)
+    dockerfile = render_dockerfile(ctx, target)
+    (context_dir / "Dockerfile").write_text(dockerfile)
+    shutil.copyfile(REPO / "requirements.txt", context_dir / "requirements.txt")
+    for path in (ctx.source_cache, ctx.cache_dir / "container" / target.arch, out_dir):
+        path.mkdir(parents=True, exist_ok=True)
+    log = ctx.logs / target.arch / f"container-{version}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    log.write_text("")
+    for argv in commands(ctx, engine, target, version, out_dir, context_dir, dockerfile):
+        say(f"    $ {' '.join(argv[:3])} ...")
+        run(f"container {argv[1]}", argv, log=log, cwd=context_dir, env=dict(os.environ))
