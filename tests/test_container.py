@@ -1,0 +1,107 @@
+"""The container backend, as far as a machine without a container engine can
+take it: the rendered Dockerfiles, the engine command lines, the choice of
+backend, and the native-GCC wrappers the container build uses."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from musl_cpython import REPO, container, toolchain
+from musl_cpython.context import Context
+from musl_cpython.recipes import load_project, load_targets, target_for
+
+TARGETS = list(load_targets().values())
+
+
+@pytest.mark.parametrize("target", TARGETS, ids=[t.arch for t in TARGETS])
+def test_dockerfile_rendered_for_every_target(ctx, target):
+    text = container.render_dockerfile(ctx, target)
+    settings = load_project().container
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", settings["alpine_digest"])
+    assert f"FROM --platform={target.docker_platform} {settings['alpine']}@{settings['alpine_digest']}\n" in text
+    assert f"RUN apk add --no-cache build-base {' '.join(settings['packages'])}\n" in text
+    assert "COPY requirements.txt " in text and f"MUSL_CPYTHON_IN_CONTAINER={target.arch}" in text
+    assert "{{" not in text and "{%" not in text
+    # Every tool a native build needs comes from a package the image installs.
+    installed = {"build-base", *settings["packages"]}
+    assert set(toolchain.NATIVE_HOST_TOOLS.values()) <= installed
+
+
+def fake_engine(tmp_path, name: str, answers: bool):
+    """An engine program that records its arguments and answers `info` or not."""
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    record = tmp_path / f"{name}.calls"
+    script = bin_dir / name
+    script.write_text(f"""#!/bin/sh
+printf '%s\\n' "$*" >> {record}
+if [ "$1" = info ]; then {'exit 0' if answers else 'echo "Cannot connect to the daemon" >&2; exit 1'}; fi
+exit 0
+""")
+    script.chmod(0o755)
+    return bin_dir, record
+
+
+def test_engine_command_lines(tmp_path, monkeypatch):
+    bin_dir, record = fake_engine(tmp_path, "docker", answers=True)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.delenv("MUSL_CPYTHON_IN_CONTAINER", raising=False)
+    assert container.choose_backend("auto") == ("container", "docker")
+
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=tmp_path / "cache", jobs=2)
+    target = target_for("x86_64")
+    out = tmp_path / "dist"
+    container.build(ctx, "docker", target, "3.13.15", out)
+    dockerfile = (ctx.build_dir / "container" / "x86_64" / "Dockerfile").read_text()
+    tag = container.image_tag(dockerfile)
+    context_dir = ctx.build_dir / "container" / "x86_64"
+    uid = f"{os.getuid()}:{os.getgid()}"
+    assert record.read_text().splitlines() == [
+        "info",
+        f"build --platform linux/amd64 --tag {tag} --file {context_dir}/Dockerfile {context_dir}",
+        f"run --rm --platform linux/amd64 --user {uid} --env HOME=/tmp --volume {REPO}:/src:ro "
+        f"--volume {ctx.cache_dir}/container/x86_64:/cache --volume {ctx.source_cache}:/cache/sources "
+        f"--volume {out}:/dist {tag} python3 build.py build --backend host --no-verify --python 3.13.15 "
+        f"--arch x86_64 --out /dist --cache-dir /cache --build-dir /tmp/build --jobs 2",
+    ]
+    assert (context_dir / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
+
+
+def test_no_engine_answering_means_host_or_a_clear_error(tmp_path, monkeypatch):
+    bin_dir, _ = fake_engine(tmp_path, "docker", answers=False)
+    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+    monkeypatch.delenv("MUSL_CPYTHON_IN_CONTAINER", raising=False)
+    assert container.choose_backend("auto") == ("host", None)
+    with pytest.raises(container.NoContainerEngine) as e:
+        container.choose_backend("container")
+    message = str(e.value)
+    assert "docker: `docker info` failed: Cannot connect to the daemon" in message
+    assert "podman: not installed" in message and "--backend host" in message
+    assert e.value.exit_code == 2
+
+
+def test_this_machine_builds_through_the_host_path():
+    """No engine answers on these machines: auto must fall back to the host path."""
+    engine, reasons = container.engine_status()
+    if engine:
+        pytest.skip(f"{engine} answers on this machine")
+    assert container.choose_backend("auto") == ("host", None), reasons
+
+
+def test_native_gcc_wrapper_hardens_every_link(tmp_path):
+    """The wrapper the Alpine build uses, run here with the host's GCC."""
+    scripts = toolchain._scripts("native", load_project().native_toolchain, target_for("x86_64"))
+    assert set(scripts) == {"gcc", "g++", "gcc-ar", "gcc-ranlib"}
+    assert "--undefined-version" not in scripts["gcc"]  # lld-only
+    gcc = tmp_path / "gcc"
+    gcc.write_text(scripts["gcc"].replace("@WORK@", str(tmp_path)))
+    gcc.chmod(0o755)
+    (tmp_path / "hello.c").write_text("int main(void) { return 0; }\n")
+    subprocess.run([str(gcc), "-c", "hello.c", "-o", "hello.o"], cwd=tmp_path, check=True)
+    subprocess.run([str(gcc), "hello.o", "-o", "hello"], cwd=tmp_path, check=True)
+    headers = subprocess.run(["readelf", "-W", "-l", "-d", "hello"], cwd=tmp_path, capture_output=True,
+                             text=True).stdout
+    assert "GNU_RELRO" in headers and "BIND_NOW" in headers
+    stack = next(line for line in headers.splitlines() if "GNU_STACK" in line)
+    assert "RW " in stack and "RWE" not in stack and "0x200000" in stack

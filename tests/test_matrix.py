@@ -1,0 +1,41 @@
+import json
+import subprocess
+import sys
+
+from musl_cpython import REPO, matrix
+from musl_cpython.recipes import load_pythons, load_targets
+
+
+def test_matrix_json_drives_ci():
+    out = subprocess.run([sys.executable, "build.py", "matrix", "--json"], cwd=REPO, capture_output=True,
+                         text=True, check=True).stdout
+    include = json.loads(out)["include"]
+    pythons, targets = load_pythons(), load_targets()
+    assert len(include) == len(pythons) * len(targets)
+    assert {(e["minor"], e["arch"]) for e in include} == {(m, a) for m in pythons for a in targets}
+    for entry in include:
+        recipe = pythons[entry["minor"]]
+        assert entry["python"] == recipe.releases[0].version  # the newest pin
+        target = targets[entry["arch"]]
+        assert (entry["triple"], entry["runner"], entry["docker_platform"]) == (
+            target.triple, target.runner, target.docker_platform)
+    workflow = (REPO / ".github" / "workflows" / "release.yml").read_text()
+    assert "python build.py matrix --json" in workflow and "fromJSON(needs.matrix.outputs.matrix)" in workflow
+
+
+def test_unknown_version_or_arch_in_a_matrix_build_is_refused_before_building():
+    for args in (["--python", "2.7"], ["--arch", "sparc"]):
+        result = subprocess.run([sys.executable, "build.py", "build", *args, "--arch" if "--python" in args
+                                 else "--python", "all"], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 2, result.stderr
+        assert "known" in result.stderr
+
+
+def test_summary_table():
+    rows = [matrix.Row("3.13.15", "x86_64", "ok", 59.8, 17.9, "99 passed, 0 failed, 0 skipped (3 archives)"),
+            matrix.Row("3.12", "x86_64", "source unavailable")]
+    assert matrix.table(rows).splitlines() == [
+        "version  arch    status              stripped MiB  minutes  verification",
+        "3.13.15  x86_64  ok                  59.8          17.9     99 passed, 0 failed, 0 skipped (3 archives)",
+        "3.12     x86_64  source unavailable  -             -        -",
+    ]
