@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import REPO, container, matrix, pipeline, release, reproduce, sources, verify
+from . import REPO, container, matrix, pipeline, release, reproduce, sources, stdlib_tests, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
@@ -44,6 +44,14 @@ def cmd_matrix(args) -> int:
         for entry in entries:
             say(f"  {entry['python']:10} {entry['arch']:8} {entry['triple']:34} {entry['runner']}")
     return 0
+
+
+def cmd_stdlib_tests(args) -> int:
+    summary = stdlib_tests.run(Path(args.archive).absolute(), args.module or None)
+    failed = sum(r["failed"] for r in summary["modules"].values())
+    say(f"CPython {summary['python']}: {sum(r['passed'] for r in summary['modules'].values())} passed, "
+        f"{failed} failed")
+    return 1 if failed else 0
 
 
 def cmd_verify(args) -> int:
@@ -128,6 +136,11 @@ def parser() -> argparse.ArgumentParser:
     checker.add_argument("archive", help="an install_only .tar.gz")
     checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
     checker.set_defaults(func=cmd_verify)
+
+    tester = sub.add_parser("stdlib-tests", help="run CPython's own tests (a fixed list of modules) on an archive")
+    tester.add_argument("archive")
+    tester.add_argument("--module", action="append", help="only this test module (repeatable)")
+    tester.set_defaults(func=cmd_stdlib_tests)
 
     again = sub.add_parser("reproduce", parents=[common],
                            help="build twice from scratch in clean directories and compare the archives")

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import pipeline, sources
+from . import pipeline
 from .context import Context
 from .errors import BuildError, SourceUnavailable, StepFailed
 from .recipes import load_pythons, load_targets, python_for, target_for

@@ -80,6 +80,7 @@ class PythonRecipe:
     releases: tuple[PythonRelease, ...]
     environment: dict = field(default_factory=dict)  # extra variables for configure and make
     wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
+    stdlib_tests: dict = field(default_factory=dict)  # CPython's own tests: modules, exclusions
 
     def patch_paths(self) -> list[Path]:
         return [PATCHES / name for name in self.patches]
@@ -195,6 +196,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
             releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
             environment=data.get("environment", {}),
             wheels=data.get("wheels", {}),
+            stdlib_tests=data.get("stdlib_tests", {}),
         )
     return dict(sorted(pythons.items(), key=lambda item: Version(item[0])))
 
