@@ -59,9 +59,10 @@ _COMPILER = """#!/bin/sh
 # not its short form -h (CPython's Makefile uses -Wl,-h<name>). And zig hands
 # a link whose only inputs are shared libraries (CPython's libpython3.so stub)
 # to the host's clang driver, which links against the host's glibc: an empty
-# C input keeps such links in zig's hands.
+# C input keeps such links in zig's hands. So does standard input ("-") with
+# no language given, which zig would preprocess with the host's headers.
 link={link}
-expect= inputs= libraries=
+expect= inputs= libraries= language=
 for arg in "$@"; do
   shift
   if [ -n "$expect" ]; then
@@ -69,11 +70,13 @@ for arg in "$@"; do
   else
     case "$arg" in
       -c|-E|-S|-M|-MM) link= ;;
-      -o|-x|-MF|-MT|-MQ|-include|-isystem|-I|-L|-l|-target|-Xlinker) expect=1 ;;
+      -x) expect=1 language=1 ;;
+      -x?*) language=1 ;;
+      -o|-MF|-MT|-MQ|-include|-isystem|-I|-L|-l|-target|-Xlinker) expect=1 ;;
       -Wl,-h) arg=-Wl,-soname ;;
       -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
       -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
-      -) inputs=1 ;;
+      -) inputs=1; [ -n "$language" ] || set -- "$@" -x c ;;
       -*) ;;
       *.so|*.so.*) libraries=1 ;;
       *) inputs=1 ;;

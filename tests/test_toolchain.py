@@ -84,3 +84,13 @@ def test_link_of_shared_libraries_alone_stays_musl(compile_c, tools, tmp_path):
                    check=True, env=tools.environment(0))
     info = dynamic_info(stub)
     assert info["needed"] == ["libbase.so.1"] and info["soname"] == "libstub.so"
+
+
+def test_standard_input_is_preprocessed_with_musl_headers(tools):
+    """zig gives a bare "-" input to the host's clang; setup.py (3.9, 3.10) reads include dirs that way."""
+    result = subprocess.run([tools.cc, "-E", "-v", "-"], input="", capture_output=True, text=True,
+                            env=tools.environment(0))
+    assert result.returncode == 0, result.stderr
+    search = result.stderr.split("search starts here:")[-1].split("End of search list.")[0].split()
+    assert search and all("/usr/include" not in d for d in search), search
+    assert any(d.endswith("x86_64-linux-musl") for d in search), search
