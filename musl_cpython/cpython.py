@@ -207,8 +207,10 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
 
 def _build_info(recipe, release, target, src: Path, applied: list[str], make_log: Path) -> dict:
     makefile = src / "Makefile"
-    # configure decides the modules from 3.11 on; setup.py did before.
-    states = module_states(makefile) or setup_py_states(make_log.read_text(errors="replace"))
+    # configure decides the modules from 3.11 on, but setup.py compiles some of
+    # them up to 3.11 and reports what it could not build.
+    states = module_states(makefile)
+    states.update(setup_py_states(make_log.read_text(errors="replace")))
     missing = {name: state for name, state in states.items() if state not in ("yes", "n/a")}
     unexpected = sorted(set(missing) - set(recipe.missing_modules))
     if unexpected:
