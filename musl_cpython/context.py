@@ -1,6 +1,7 @@
 """Where a run keeps its scratch files, logs, caches and outputs."""
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 from contextlib import contextmanager
@@ -8,7 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import REPO
+from .errors import BuildError
 from .recipes import Project, load_project
+
+
+class BuildDirectoryBusy(BuildError):
+    exit_code = 2
 
 
 def default_cache_dir() -> Path:
@@ -39,6 +45,25 @@ class Context:
     @property
     def source_cache(self) -> Path:
         return self.cache_dir / "sources"
+
+    @contextmanager
+    def exclusive(self):
+        """Hold the build directory for one run: two runs would clear each
+        other's scratch directories. Caches need no lock (see publishing())."""
+        self.build_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.build_dir / ".lock", "a+") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock.seek(0)
+                holder = lock.read().strip() or "another process"
+                raise BuildDirectoryBusy(f"{self.build_dir} is in use by {holder}; wait for it to finish "
+                                         "or give this run its own --build-dir") from None
+            lock.seek(0)
+            lock.truncate()
+            lock.write(f"pid {os.getpid()}\n")
+            lock.flush()
+            yield
 
     def work_dir(self, *parts: str) -> Path:
         """A fresh, empty scratch directory under build/work."""

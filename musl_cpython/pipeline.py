@@ -50,6 +50,12 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
           verify_archives: bool = True) -> BuildResult:
     """Build one distribution on the chosen backend, then verify its archives here."""
+    with ctx.exclusive():
+        return _build(ctx, spec, arch, out_dir, network, backend, verify_archives)
+
+
+def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, backend: str,
+           verify_archives: bool) -> BuildResult:
     with stage("recipes"):
         target = target_for(arch)
         recipe, release = select_release(ctx, spec)

@@ -61,3 +61,14 @@ def test_killed_run_leaves_nothing_and_is_cleaned_up(tmp_path):
     assert proc.wait(30) == 128 + signal.SIGTERM
     assert not final.exists() and list(final.parent.iterdir()) == []
     assert subprocess.run(["pgrep", "-f", "sleep 60"], capture_output=True).stdout == b""
+
+
+def test_a_build_directory_serves_one_run_at_a_time(ctx):
+    from musl_cpython.context import BuildDirectoryBusy
+    with ctx.exclusive():
+        with pytest.raises(BuildDirectoryBusy, match="is in use by pid") as e:
+            with ctx.exclusive():
+                pass
+        assert e.value.exit_code == 2
+    with ctx.exclusive():  # released
+        pass
