@@ -108,10 +108,12 @@ def obtainable(ctx: Context, alternatives: tuple[SourceFile, ...], network: bool
     for src in alternatives:
         if src.debian:
             try:
-                _debian_version_with(src)
-                return "debian"
+                version, filename = _debian_version_with(src)
             except SourceUnavailable:
-                pass
+                continue
+            # An index may list what its pool no longer serves; ask the pool.
+            if not network or _debian_pool_serves(src.debian, version, filename):
+                return "debian"
     if network:
         for src in alternatives:
             if src.url:
@@ -173,6 +175,17 @@ def _debian_version_with(src: SourceFile) -> tuple[str, str]:
     raise SourceUnavailable(
         f"Debian source package {src.debian}: no version in the apt index has a file with "
         f"sha256 {src.sha256} (deb-src entries missing? run ./bootstrap.sh)")
+
+
+def _debian_pool_serves(package: str, version: str, filename: str) -> bool:
+    result = subprocess.run(["apt-get", "source", "--print-uris", "--download-only", "--tar-only",
+                             f"{package}={version}"], capture_output=True, text=True)
+    uris = [line.split()[0].strip("'") for line in result.stdout.splitlines()
+            if line.startswith("'") and len(line.split()) > 1 and line.split()[1] == filename]
+    try:
+        return bool(uris) and requests.head(uris[0], timeout=10, allow_redirects=True).ok
+    except requests.RequestException:
+        return False
 
 
 def _apt_get_source(package: str, version: str, filename: str, dest: Path) -> None:

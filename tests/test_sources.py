@@ -123,3 +123,15 @@ def test_debian_source_package_matching_the_pin(ctx):
     assert sources.sha256_file(path) == pin.sha256
     assert subprocess.run(["tar", "tzf", str(path)], capture_output=True).returncode == 0
     assert leftovers(ctx) == []
+
+
+def test_with_network_a_debian_pin_counts_only_if_the_pool_serves_it(ctx):
+    served = SourceFile(file="python3.9_3.9.2.orig.tar.xz", debian="python3.9",
+                        sha256="3c2034c54f811448f516668dce09d24008a0716c3a794dd8639b5388cbde247d")
+    assert sources.obtainable(ctx, (served,), network=True) == "debian"
+    # Listed in the apt index, but the pool answers 404 for it here.
+    listed_only = SourceFile(file="python3.14_3.14.10.orig.tar.xz", debian="python3.14",
+                             sha256="de414a57119abef52784d8993e341d53aed635fc2b05c2607d9f98a2c5b72032")
+    if sources.obtainable(ctx, (listed_only,)) != "debian":
+        pytest.skip("this machine's apt index does not list python3.14 3.14.10")
+    assert sources.obtainable(ctx, (listed_only,), network=True) is None
