@@ -35,6 +35,10 @@ DF_TEXTREL, DF_BIND_NOW, DF_1_NOW, PF_X = 0x4, 0x8, 0x1, 0x1
 
 
 
+# pip's first release that knows musllinux tags (PEP 656).
+MUSLLINUX_PIP = (21, 2)
+
+
 class VerificationCannotRun(BuildError):
     """Not a verdict on the artifact: the check itself could not start. Exit code 2."""
 
@@ -466,12 +470,24 @@ class Verifier:
             if wanted not in platforms:
                 raise Fail(f"{wanted} missing; offered: {', '.join(platforms[:6])}")
             return f"{wanted} offered"
-        self.check("identity", f"packaging offers {wanted}", tags)
+
+        def base_tags():
+            pip = self._pip_version()
+            if pip < MUSLLINUX_PIP:
+                raise Skip(f"the pip this release bundles ({'.'.join(map(str, pip))}) predates musllinux tags "
+                           f"(PEP 656, pip {'.'.join(map(str, MUSLLINUX_PIP))}); checked in the venv after "
+                           "upgrading pip there")
+            return tags()
+        self.check("identity", f"packaging offers {wanted}", base_tags)
 
         def venv_tags():
             self._make_venv()
-            return tags(self.venv / "bin" / "python")
+            return tags(self.venv / "bin" / "python") + self.venv_note
         self.check("identity", f"packaging offers {wanted} inside a venv", venv_tags)
+
+    def _pip_version(self, python=None) -> tuple[int, ...]:
+        out = self.python("-c", "import pip; print(pip.__version__)", via=python).stdout
+        return tuple(int(part) for part in re.findall(r"\d+", out)[:2])
 
     def _make_venv(self) -> None:
         if not getattr(self, "venv", None):
@@ -479,7 +495,21 @@ class Verifier:
             result = self.python("-m", "venv", venv)
             if result.returncode != 0:
                 raise Fail(f"python -m venv: {_last_line(result)}")
-            self.venv = venv
+            self.venv, self.venv_note = venv, ""
+            bundled = self._pip_version(venv / "bin" / "python")
+            if bundled < MUSLLINUX_PIP:
+                # What a user of this release does first: its pip cannot see musllinux wheels.
+                if not self.network:
+                    raise Skip(f"the bundled pip {'.'.join(map(str, bundled))} predates musllinux tags, and "
+                               "--offline forbids upgrading it")
+                upgrade = self.python("-m", "pip", "install", "-q",
+                                      "--disable-pip-version-check", f"pip>={'.'.join(map(str, MUSLLINUX_PIP))}",
+                                      via=venv / "bin" / "python")
+                if upgrade.returncode != 0:
+                    raise Fail(f"upgrading the bundled pip: {_last_line(upgrade)}")
+                now = self._pip_version(venv / "bin" / "python")
+                self.venv_note = (f" (the venv's pip upgraded from {'.'.join(map(str, bundled))} to "
+                                  f"{'.'.join(map(str, now))})")
 
     def _stdlib(self) -> str:
         failed = json.loads(self.script("stdlib"))
