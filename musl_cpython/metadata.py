@@ -76,6 +76,8 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
     for dep in deps.values():
         names = sorted(n for n, so in sonames.items()
                        if so and any(so == p.name for p in (dep.root / "lib").glob("*.so*")))
+        if not names:  # built, but nothing in the tree links it
+            continue
         bundled.append({
             "name": dep.recipe.name, "version": dep.recipe.version,
             "licenses": list(dep.recipe.licenses), "license_path": licenses[dep.recipe.name],
