@@ -16,7 +16,8 @@ from musl_cpython.archives import safe_extract
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.recipes import load_pythons, target_for
 
-pytestmark = pytest.mark.versions
+# Also e2e, so that `-m "not e2e"` (which replaces the default `-m "not versions"`) leaves them out.
+pytestmark = [pytest.mark.versions, pytest.mark.e2e]
 
 # numpy 2.0.2 is the last numpy with cp39 wheels; its musllinux wheel was
 # built by an interpreter without the bpo-43112 fix, so its 19 extension
@@ -35,7 +36,8 @@ def built(request, tmp_path_factory):
     version = request.param
     work = tmp_path_factory.mktemp(f"cpython-{version}")
     result = subprocess.run([sys.executable, str(REPO / "build.py"), "build", "--python", version,
-                             "--out", str(work / "dist")], capture_output=True, text=True)
+                             "--out", str(work / "dist"), "--build-dir", str(work / "build")],
+                            capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-3000:]
     return version, work / "dist"
 
