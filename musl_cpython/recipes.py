@@ -95,6 +95,7 @@ class Project:
     musl_newest_debian_version: str
     musl_newest_debian_suite: str
     functions_after_minimum: tuple[str, ...]
+    musl_debian_minimum_lacks: tuple[str, ...]
     toolchain: dict
     native_toolchain: dict
     container: dict
@@ -130,6 +131,7 @@ def load_project() -> Project:
         musl_newest_debian_version=data["musl"]["newest_debian_version"],
         musl_newest_debian_suite=data["musl"]["newest_debian_suite"],
         functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
+        musl_debian_minimum_lacks=tuple(data["musl"]["debian_minimum_lacks"]),
         toolchain=data["toolchain"],
         native_toolchain=data["native_toolchain"],
         container=data["container"],
@@ -180,6 +182,10 @@ def load_pythons() -> dict[str, PythonRecipe]:
         data = common | own
         for table in _EXTENDED_TABLES:
             data[table] = common.get(table, {}) | own.get(table, {})
+        data["cflags"] = [*common.get("cflags", ()), *own.get("cflags", ())]
+        tests, own_tests = common.get("stdlib_tests", {}), own.get("stdlib_tests", {})
+        data["stdlib_tests"] = {"modules": own_tests.get("modules", tests.get("modules", [])),
+                                "exclude": tests.get("exclude", {}) | own_tests.get("exclude", {})}
         releases = tuple(
             PythonRelease(version=r["version"], sources=_sources(r.get("sources", []), path))
             for r in data["releases"])
