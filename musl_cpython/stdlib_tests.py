@@ -8,6 +8,7 @@ with its reason; they are passed to regrtest's --ignore and reported.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import tempfile
 import time
@@ -38,7 +39,10 @@ def run(archive: Path, modules: list[str] | None = None, timeout: int = 1800) ->
             result = subprocess.run([str(python), "-m", "test", "--junit-xml", str(report), "--timeout",
                                      str(timeout), *ignores, module],
                                     capture_output=True, text=True, cwd=tmp, timeout=timeout + 60,
-                                    env={"PATH": "/usr/bin:/bin", "HOME": tmp, "TERM": "xterm"})
+                                    env={"PATH": "/usr/bin:/bin", "HOME": tmp, "TERM": "xterm"},
+                                    # A background job inherits SIGINT ignored; test_threading's
+                                    # interrupt_main tests need the default action.
+                                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
             counts = (_counts(report) if report.is_file()
                       else {"tests": 0, "failed": 0, "skipped": 0, "failures": {}})
             counts.update(passed=counts["tests"] - counts["failed"] - counts["skipped"],
