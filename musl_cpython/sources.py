@@ -63,7 +63,7 @@ def fetch(ctx: Context, alternatives: tuple[SourceFile, ...], what: str) -> tupl
     for src in alternatives:
         if path := _verified_cache_entry(ctx, src):
             return src, path
-    tried = []
+    tried = [f"cache: no {cache_path(ctx, src)}" for src in alternatives]
     if ctx.sources_dir is None:
         tried.append("local mirror: none given (--sources-dir)")
     else:
@@ -83,6 +83,7 @@ def fetch(ctx: Context, alternatives: tuple[SourceFile, ...], what: str) -> tupl
             tried.append(f"upstream {src.url}: {_reason(e)}")
     for src in alternatives:
         if not src.debian:
+            tried.append(f"Debian: no source package is pinned for {src.file}")
             continue
         try:
             version, filename = _debian_version_with(src)

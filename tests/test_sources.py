@@ -101,7 +101,7 @@ def test_unavailable_source_names_every_place_tried(ctx, server, tmp_path):
         sources.fetch(ctx, (pin,), "example 1.0")
     message = str(e.value)
     assert "source unavailable: example 1.0" in message
-    assert "local mirror" in message and "HTTP 404" in message
+    assert "cache: no " in message and "local mirror" in message and "HTTP 404" in message
     assert "Debian source package no-such-source-package-here" in message
 
 
