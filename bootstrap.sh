@@ -16,6 +16,10 @@ shift || true
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
 echo "==> apt: deb-src entries and build tools"
+if ! command -v python3 > /dev/null; then  # a minimal Debian image has none; the next step needs it
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3 > /dev/null
+fi
 python3 scripts/debian_sources.py > .debian-sources.tmp
 as_root install -m 0644 .debian-sources.tmp /etc/apt/sources.list.d/musl-cpython-src.sources
 rm -f .debian-sources.tmp

@@ -47,7 +47,7 @@ def cmd_matrix(args) -> int:
 
 
 def cmd_stdlib_tests(args) -> int:
-    summary = stdlib_tests.run(Path(args.archive).absolute(), args.module or None)
+    summary = stdlib_tests.run(_context(args), Path(args.archive).absolute(), args.module or None)
     failed = sum(r["failed"] for r in summary["modules"].values())
     say(f"CPython {summary['python']}: {sum(r['passed'] for r in summary['modules'].values())} passed, "
         f"{failed} failed")
@@ -137,7 +137,8 @@ def parser() -> argparse.ArgumentParser:
     checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
     checker.set_defaults(func=cmd_verify)
 
-    tester = sub.add_parser("stdlib-tests", help="run CPython's own tests (a fixed list of modules) on an archive")
+    tester = sub.add_parser("stdlib-tests", parents=[common],
+                            help="run CPython's own tests (a fixed list of modules) on an archive")
     tester.add_argument("archive")
     tester.add_argument("--module", action="append", help="only this test module (repeatable)")
     tester.set_defaults(func=cmd_stdlib_tests)

@@ -77,25 +77,36 @@ def image_tag(dockerfile: str) -> str:
     return f"musl-cpython-build:{digest}"
 
 
+# Where the host's directories appear inside the container. Distinctive
+# names: relocation refuses any archive whose text files name the build's
+# directories, and short ones such as /src or /cache occur in pip's own text.
+INSIDE = Path("/musl-cpython")
+
+
 def commands(ctx: Context, engine: str, target: Target, version: str, out_dir: Path,
              context_dir: Path, dockerfile: str) -> list[list[str]]:
     """The engine command lines of one container build: build the image, run the pipeline."""
     tag = image_tag(dockerfile)
     cache = ctx.cache_dir / "container" / target.arch
-    mirror = ["--volume", f"{ctx.sources_dir}:/mirror:ro"] if ctx.sources_dir else []
+    mirror = ["--volume", f"{ctx.sources_dir}:{INSIDE}/mirror:ro"] if ctx.sources_dir else []
+    # Files the container writes must belong to the host user: docker runs as
+    # that uid; rootless podman maps it with keep-id.
+    user = ["--userns=keep-id"] if engine == "podman" else ["--user", f"{os.getuid()}:{os.getgid()}"]
     return [
         [engine, "build", "--platform", target.docker_platform, "--tag", tag,
          "--file", str(context_dir / "Dockerfile"), str(context_dir)],
-        [engine, "run", "--rm", "--platform", target.docker_platform,
-         "--user", f"{os.getuid()}:{os.getgid()}", "--env", "HOME=/tmp",
-         "--volume", f"{REPO}:/src:ro",
-         "--volume", f"{cache}:/cache",
-         "--volume", f"{ctx.source_cache}:/cache/sources",
-         "--volume", f"{out_dir}:/dist", *mirror,
+        [engine, "run", "--rm", "--platform", target.docker_platform, *user, "--env", "HOME=/tmp",
+         "--workdir", f"{INSIDE}/repo",
+         "--volume", f"{REPO}:{INSIDE}/repo:ro",
+         "--volume", f"{cache}:{INSIDE}/cache",
+         "--volume", f"{ctx.source_cache}:{INSIDE}/cache/sources",
+         # The build directory is the host's, so that its logs outlive the container.
+         "--volume", f"{context_dir / 'build'}:{INSIDE}/build",
+         "--volume", f"{out_dir}:{INSIDE}/dist", *mirror,
          tag, "python3", "build.py", "build", "--backend", "host", "--no-verify",
-         "--python", version, "--arch", target.arch, "--out", "/dist",
-         "--cache-dir", "/cache", "--build-dir", "/tmp/build", "--jobs", str(ctx.jobs),
-         *(["--sources-dir", "/mirror"] if mirror else [])],
+         "--python", version, "--arch", target.arch, "--out", f"{INSIDE}/dist",
+         "--cache-dir", f"{INSIDE}/cache", "--build-dir", f"{INSIDE}/build", "--jobs", str(ctx.jobs),
+         *(["--sources-dir", f"{INSIDE}/mirror"] if mirror else [])],
     ]
 
 
@@ -106,11 +117,11 @@ def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path
     dockerfile = render_dockerfile(ctx, target)
     (context_dir / "Dockerfile").write_text(dockerfile)
     shutil.copyfile(REPO / "requirements.txt", context_dir / "requirements.txt")
-    for path in (ctx.source_cache, ctx.cache_dir / "container" / target.arch, out_dir):
+    for path in (ctx.source_cache, ctx.cache_dir / "container" / target.arch, out_dir, context_dir / "build"):
         path.mkdir(parents=True, exist_ok=True)
     log = ctx.logs / target.arch / f"container-{version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     for argv in commands(ctx, engine, target, version, out_dir, context_dir, dockerfile):
-        say(f"    $ {' '.join(argv[:3])} ...")
+        say(f"    $ {' '.join(argv[:3])} ... (log: {log}; the inner build's logs: {context_dir / 'build' / 'logs'})")
         run(f"container {argv[1]}", argv, log=log, cwd=context_dir, env=dict(os.environ))

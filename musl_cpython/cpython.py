@@ -48,7 +48,7 @@ def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
         "CFLAGS": " ".join(["{cflags}", *recipe.cflags]),
         "PKG_CONFIG_LIBDIR": "{deps}/lib/pkgconfig",
         "PKG_CONFIG_SYSROOT_DIR": "{sysroot}",
-        # configure insists on llvm-ar for LTO with clang; zig's ar is one.
+        # configure insists on llvm-ar for LTO with clang (zig's ar is one); GCC builds ignore it.
         "LLVM_AR": "{ar}",
     }
     env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
@@ -79,10 +79,10 @@ RPATH_LENGTH = 384
 def fixed_length(directory: Path, length: int = RPATH_LENGTH) -> str:
     """`directory` spelled with exactly `length` characters ("/." and "/" padding).
 
-    The build-time RUNPATH names the build directory. patchelf later
-    overwrites it in place with a shorter $ORIGIN path and clears the rest,
-    so the bytes only match between builds if the original string had the
-    same length wherever the build ran.
+    The build-time RUNPATH names the build directory. Relocation later
+    overwrites it in place with a shorter $ORIGIN path and NUL padding
+    (relocate._overwrite_runpath), so the bytes only match between builds
+    if the original string had the same length wherever the build ran.
     """
     path = str(directory)
     padding = length - len(path)
@@ -121,7 +121,7 @@ def module_states(makefile: Path) -> dict[str, str]:
     return states
 
 
-# How setup.py (3.9 and 3.10) reports the extension modules it did not build.
+# How setup.py (3.9 to 3.11) reports the extension modules it did not build.
 _SETUP_PY_REPORTS = {
     "The necessary bits to build these optional modules were not found:": "missing",
     "Failed to build these modules:": "failed",

@@ -69,6 +69,9 @@ def build_many(ctx: Context, python_spec: str, arch_spec: str, out_dir: Path, ne
             start = time.monotonic()
             try:
                 result = pipeline.build(ctx, release.version, arch, out_dir, network=network, backend=backend)
+            except SourceUnavailable:
+                rows.append(Row(release.version, arch, "source unavailable"))
+                continue
             except StepFailed as e:
                 rows.append(Row(release.version, arch, f"failed: {e} (log: {e.log_path})",
                                 minutes=(time.monotonic() - start) / 60))

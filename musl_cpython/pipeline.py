@@ -34,12 +34,13 @@ class BuildResult:
 
 
 def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease]:
-    """The release a version spec means: exact, or the newest obtainable patch release."""
+    """The release a version spec means: exact, or the newest obtainable patch release
+    (upstream counts where it answers)."""
     recipe, releases = python_for(spec)
     if len(releases) == 1:
         return recipe, releases[0]
     for release in releases:
-        if sources.obtainable(ctx, release.sources):
+        if sources.obtainable(ctx, release.sources, network=True):
             return recipe, release
     raise SourceUnavailable(
         f"source unavailable: no pinned CPython {spec} release can be obtained here "

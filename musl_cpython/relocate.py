@@ -113,11 +113,13 @@ def set_runpaths(tree: Path, patchelf: str) -> None:
 
 
 def _overwrite_runpath(path: Path, runpath: str) -> bool:
-    """Write `runpath` over the file's DT_RUNPATH string, NUL-padded; False if it does not fit.
+    """Write `runpath` over the file's DT_RUNPATH (or DT_RPATH) string, NUL-padded;
+    False if it does not fit.
 
-    patchelf appends a new string and leaves the old one in .dynstr. The old
-    one names the build directory, so bytes would differ with where the
-    build ran; overwritten, nothing of it remains.
+    patchelf may leave the old string in .dynstr (--remove-rpath always does,
+    --set-rpath when it appends a new one). The old string names the build
+    directory, so bytes would differ with where the build ran; overwritten,
+    nothing of it remains.
     """
     with open(path, "r+b") as f:
         elf = ELFFile(f)
@@ -125,7 +127,7 @@ def _overwrite_runpath(path: Path, runpath: str) -> bool:
         strings = elf.get_section_by_name(".dynstr")
         if not isinstance(dynamic, DynamicSection) or strings is None:
             return False
-        offsets = [tag.entry.d_val for tag in dynamic.iter_tags() if tag.entry.d_tag == "DT_RUNPATH"]
+        offsets = [tag.entry.d_val for tag in dynamic.iter_tags() if tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH")]
         if len(offsets) != 1:
             return False
         start = strings["sh_offset"] + offsets[0]

@@ -157,8 +157,12 @@ def zig_executable(expected_version: str) -> Path:
 
 
 def host_is_musl() -> bool:
-    """True on a musl system (Alpine): its loader is there and glibc's ldd is not."""
-    return platform.libc_ver()[0] != "glibc" and any(Path("/lib").glob("ld-musl-*.so.1"))
+    """True where the host's own C compiler targets musl (inside Alpine). A musl
+    loader alone is not enough: Debian's musl package installs one beside glibc."""
+    if shutil.which("cc") is None:
+        return False
+    machine = subprocess.run(["cc", "-dumpmachine"], capture_output=True, text=True).stdout
+    return "musl" in machine
 
 
 def native_possible(target: Target) -> bool:
@@ -203,7 +207,12 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
     else:
         if not native_possible(target):
             raise BuildError(f"the native toolchain builds only on a {target.arch} musl host")
-        version = subprocess.run(["cc", "--version"], capture_output=True, text=True).stdout.splitlines()[:1]
+        # What decides the output besides the scripts: the compiler, binutils and
+        # musl versions (Alpine packages are not pinned, the base image is).
+        version = [subprocess.run(argv, capture_output=True, text=True).stdout
+                   for argv in (["cc", "--version"], ["ld", "--version"], ["apk", "info", "-v", "gcc", "binutils",
+                                                                          "musl", "musl-dev"])
+                   if shutil.which(argv[0])]
     scripts = _scripts(kind, settings, target)
     cflags = (*settings["cflags"], *target.cflags)
     # The identity covers the scripts before local paths are filled in, so

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from musl_cpython import REPO, container, toolchain
+from musl_cpython import REPO, container, relocate, toolchain
 from musl_cpython.context import Context
 from musl_cpython.recipes import load_project, load_targets, target_for
 
@@ -57,14 +57,21 @@ def test_engine_command_lines(tmp_path, monkeypatch):
     tag = container.image_tag(dockerfile)
     context_dir = ctx.build_dir / "container" / "x86_64"
     uid = f"{os.getuid()}:{os.getgid()}"
+    assert "--userns=keep-id" in container.commands(ctx, "podman", target, "3.13.15", out, context_dir,
+                                                      dockerfile)[1]
     assert record.read_text().splitlines() == [
         "info",
         f"build --platform linux/amd64 --tag {tag} --file {context_dir}/Dockerfile {context_dir}",
-        f"run --rm --platform linux/amd64 --user {uid} --env HOME=/tmp --volume {REPO}:/src:ro "
-        f"--volume {ctx.cache_dir}/container/x86_64:/cache --volume {ctx.source_cache}:/cache/sources "
-        f"--volume {out}:/dist {tag} python3 build.py build --backend host --no-verify --python 3.13.15 "
-        f"--arch x86_64 --out /dist --cache-dir /cache --build-dir /tmp/build --jobs 2",
+        f"run --rm --platform linux/amd64 --user {uid} --env HOME=/tmp --workdir /musl-cpython/repo "
+        f"--volume {REPO}:/musl-cpython/repo:ro "
+        f"--volume {ctx.cache_dir}/container/x86_64:/musl-cpython/cache "
+        f"--volume {ctx.source_cache}:/musl-cpython/cache/sources "
+        f"--volume {context_dir}/build:/musl-cpython/build --volume {out}:/musl-cpython/dist "
+        f"{tag} python3 build.py build --backend host --no-verify --python 3.13.15 --arch x86_64 "
+        f"--out /musl-cpython/dist --cache-dir /musl-cpython/cache --build-dir /musl-cpython/build --jobs 2",
     ]
+    # Relocation refuses text naming these paths; the distribution's own files must not.
+    assert relocate.find_leaks(REPO / ".venv" / "lib", ["/musl-cpython/"]) == []
     assert (context_dir / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
 
 

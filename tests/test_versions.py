@@ -55,6 +55,7 @@ def test_built_and_verified_with_the_wheels(built):
         assert check["status"] == "pass", check
         for distribution in ("numpy", "pydantic-core", "cryptography"):
             assert distribution in wheels
+            assert f"{distribution}-" in check["detail"], check["detail"]  # "Successfully installed numpy-2.0.2 ..."
 
 
 def test_extension_suffixes(built, tmp_path):
