@@ -5,6 +5,7 @@ means the same thing; docs/PYTHON.json.md documents every field.
 """
 from __future__ import annotations
 
+import re
 import tarfile
 from pathlib import Path
 
@@ -62,6 +63,13 @@ def _pin(name: str, version: str, pins: tuple[SourceFile, ...], ctx: Context) ->
     return entry
 
 
+def _alt_soabi(tree: Path, minor: str) -> list[str]:
+    """The second SOABI the interpreter accepts, if any (3.9, 3.10: the -linux-gnu spelling)."""
+    config = tree / "include" / f"python{minor}" / "pyconfig.h"
+    match = re.search(r'^#define ALT_SOABI "([^"]+)"', config.read_text(), re.M) if config.is_file() else None
+    return [match.group(1)] if match else []
+
+
 def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target: Target,
                 deps: dict[str, BuiltDependency], tree: Path, licenses: dict[str, str],
                 tree_prefix: str) -> dict:
@@ -104,7 +112,7 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
         "python_multiarch": info["multiarch"],
         "python_suffixes": {
             "bytecode": [".pyc"], "optimized_bytecode": [".opt-1.pyc", ".opt-2.pyc"], "source": [".py"],
-            "extension": [f".{soabi}.so", ".abi3.so", ".so"],
+            "extension": [f".{soabi}.so", *(f".{alt}.so" for alt in _alt_soabi(tree, minor)), ".abi3.so", ".so"],
         },
         "python_extension_module_loading": ["builtin", "shared-library"],
         "libpython_link_mode": "shared",
