@@ -89,8 +89,9 @@ def _use_source_tests(ctx: Context, release, installed: Path, scratch: Path) -> 
 
 
 # unittest's verbose summary of a failed test, subtests included:
-# "ERROR: test_x (test.test_mod.Class.test_x) [subtest]".
-_PROBLEM = re.compile(r"^(?:ERROR|FAIL): \S+ \(([\w.]+)\)(.*)$", re.M)
+# "ERROR: test_x (test.test_mod.Class.test_x) [subtest]" (3.11+), or
+# "ERROR: test_x (test.test_mod.Class)" (before).
+_PROBLEM = re.compile(r"^(?:ERROR|FAIL): (\S+) \(([\w.]+)\)(.*)$", re.M)
 
 
 def _counts(report: Path, output: str) -> dict:
@@ -102,6 +103,7 @@ def _counts(report: Path, output: str) -> dict:
             tests += 1
             skipped += case.find("skipped") is not None
     failures = {}
-    for test_id, detail in _PROBLEM.findall(output):
+    for name, where, detail in _PROBLEM.findall(output):
+        test_id = where if where.endswith(f".{name}") else f"{where}.{name}"
         failures.setdefault(test_id, detail.strip())
     return {"tests": tests, "failed": len(failures), "skipped": skipped, "failures": failures}

@@ -52,3 +52,16 @@ running build_scripts
 """
     assert cpython.setup_py_states(log) == {"_tkinter": "missing", "nis": "missing", "readline": "missing",
                                             "ossaudiodev": "failed"}
+
+
+def test_regrtest_failures_are_named_per_test_in_either_spelling(tmp_path):
+    from musl_cpython import stdlib_tests
+    output = ("ERROR: test_load_cert_chain (test.test_ssl.ContextTests)\n"
+              "FAIL: test_cadata (test.test_ssl.ContextTests.test_cadata)\n"
+              "ERROR: test_sysconfig (test.test_venv.BasicTest.test_sysconfig) [get_default_scheme()]\n"
+              "ERROR: test_sysconfig (test.test_venv.BasicTest.test_sysconfig) [is_python_build()]\n")
+    counts = stdlib_tests._counts(tmp_path / "no-report.xml", output)
+    assert sorted(counts["failures"]) == ["test.test_ssl.ContextTests.test_cadata",
+                                          "test.test_ssl.ContextTests.test_load_cert_chain",
+                                          "test.test_venv.BasicTest.test_sysconfig"]
+    assert counts["failed"] == 3
