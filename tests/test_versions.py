@@ -22,7 +22,7 @@ pytestmark = [pytest.mark.versions, pytest.mark.e2e]
 # numpy 2.0.2 is the last numpy with cp39 wheels; its musllinux wheel was
 # built by an interpreter without the bpo-43112 fix, so its 19 extension
 # modules are named *.cpython-39-x86_64-linux-gnu.so.
-GNU_SUFFIX_WHEEL = ("numpy==2.0.2", "numpy.core._multiarray_umath", "-x86_64-linux-gnu.so")
+GNU_SUFFIX_WHEEL = ("numpy==2.0.2", "numpy._core._multiarray_umath", "-x86_64-linux-gnu.so")
 
 
 def obtainable_releases():
@@ -86,8 +86,10 @@ def test_a_wheel_with_gnu_suffixed_modules_imports_on_3_9(built, tmp_path):
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     subprocess.run([str(tree / "bin" / "python3"), "-m", "venv", str(tmp_path / "venv")], check=True, env=env)
     requirement, module, suffix = GNU_SUFFIX_WHEEL
-    subprocess.run([str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--only-binary=:all:",
-                    "--disable-pip-version-check", requirement], check=True, env=env, capture_output=True)
+    pip = [str(tmp_path / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    # 3.9.2 bundles pip 20.2.3, which knows no musllinux tags (PEP 656 arrived in pip 21.2).
+    subprocess.run([*pip, "pip>=21.2"], check=True, env=env, capture_output=True)
+    subprocess.run([*pip, "--only-binary=:all:", requirement], check=True, env=env, capture_output=True)
     # numpy's vendored libraries carry DT_RELR: musl >= 1.2.4 (see verify.py).
     ctx = Context(build_dir=REPO / "build", cache_dir=default_cache_dir())
     target = target_for("x86_64")
