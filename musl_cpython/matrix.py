@@ -72,12 +72,9 @@ def build_many(ctx: Context, python_spec: str, arch_spec: str, out_dir: Path, ne
             except SourceUnavailable:
                 rows.append(Row(release.version, arch, "source unavailable"))
                 continue
-            except StepFailed as e:
-                rows.append(Row(release.version, arch, f"failed: {e} (log: {e.log_path})",
-                                minutes=(time.monotonic() - start) / 60))
-                continue
             except BuildError as e:
-                rows.append(Row(release.version, arch, f"failed: {str(e).splitlines()[0]}",
+                where = f" (log: {e.log_path})" if isinstance(e, StepFailed) else ""
+                rows.append(Row(release.version, arch, f"failed: {str(e).splitlines()[0]}{where}",
                                 minutes=(time.monotonic() - start) / 60))
                 continue
             summaries = [report["summary"] for report in result.verification.values()]

@@ -531,17 +531,23 @@ class Verifier:
               f"{', '.join(sorted(debian_gap))}" if debian_gap else ""
         return f"absent as allowed: {absent}{gap}"
 
+    def _under_newest_musl(self, python: Path, code: str, *args: str, env: dict):
+        """Run `python -c code` with Debian's newest musl loader, run as a command;
+        --library-path stands in for the $ORIGIN RUNPATH, which the loader would
+        otherwise resolve from a venv's symlink."""
+        newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
+        return subprocess.run([str(newest), "--library-path", str(self.tree / "lib"), str(python), "-W", "ignore",
+                               "-c", code, *args], capture_output=True, text=True, env=env, cwd=self.home)
+
     def _crypt(self) -> str:
         """crypt (3.9-3.12) under Debian's newest musl, whose build has crypt(3)."""
-        try:
-            newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
-        except BuildError as e:
-            raise Skip(f"Debian's newest musl is not available here: {e}") from None
         code = ("import crypt, sys; h = crypt.crypt('musl', crypt.METHOD_SHA512); "
                 "assert h.startswith('$6$') and crypt.crypt('musl', h) == h; print(h[:12] + '...')")
-        out = subprocess.run([str(newest), "--library-path", str(self.tree / "lib"),
-                              str(self.tree / "bin" / f"python{self.minor}"), "-W", "ignore", "-c", code],
-                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}, cwd=self.home)
+        try:
+            out = self._under_newest_musl(self.tree / "bin" / f"python{self.minor}", code,
+                                          env={"PATH": "/usr/bin:/bin"})
+        except BuildError as e:
+            raise Skip(f"Debian's newest musl is not available here: {e}") from None
         if out.returncode != 0:
             raise Fail(_last_line(out))
         return f"{out.stdout.strip()} under musl {self.ctx.project.musl_newest_debian_version}"
@@ -593,15 +599,9 @@ class Verifier:
                                     timeout=900)
             if result.returncode != 0:
                 raise Fail(f"pip install: {_last_line(result)}")
-            # Current musllinux wheels need musl >= 1.2.4 (DT_RELR, see
-            # recipes/project.toml), so they are imported under Debian's newest
-            # musl loader, run as a command; --library-path stands in for the
-            # $ORIGIN RUNPATH, which the loader resolves from the venv's symlink.
-            newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
+            # Current musllinux wheels need musl >= 1.2.4 (DT_RELR, see recipes/project.toml).
             code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m); print(m)\n"
-            out = subprocess.run([str(newest), "--library-path", str(self.tree / "lib"),
-                                  str(self.venv / "bin" / "python"), "-W", "ignore", "-c", code, *self.wheels.values()],
-                                 capture_output=True, text=True, env=env)
+            out = self._under_newest_musl(self.venv / "bin" / "python", code, *self.wheels.values(), env=env)
             if out.returncode != 0:
                 raise Fail(f"import under musl {self.ctx.project.musl_newest_debian_version}: "
                            f"{_last_line(out)} (exit {out.returncode})")
