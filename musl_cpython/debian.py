@@ -64,8 +64,9 @@ def archive_uris(etc: str = "/etc/apt") -> dict[str, str]:
     return uris
 
 
-def apt_options(state: Path, suite: str) -> list[str]:
-    """apt options for a private view of one suite's binary packages, kept under `state`.
+def apt_options(state: Path, suite: str, arch: str) -> list[str]:
+    """apt options for a private view of one suite's binary packages for one
+    architecture, kept under `state`.
 
     The machine's own apt configuration and package lists stay untouched.
     """
@@ -78,7 +79,8 @@ def apt_options(state: Path, suite: str) -> list[str]:
     sources.write_text("".join(f"deb [signed-by={key}] {uri} {suite} main\n" for uri, key in uris.items()))
     options = ["-o", f"Dir::Etc::SourceList={sources}", "-o", "Dir::Etc::SourceParts=/nonexistent",
                "-o", f"Dir::State::Lists={lists}", "-o", "Dir::Cache::pkgcache=",
-               "-o", "Dir::Cache::srcpkgcache="]
+               "-o", "Dir::Cache::srcpkgcache=", "-o", f"APT::Architecture={arch}",
+               "-o", f"APT::Architectures={arch}"]
     if not any(lists.glob("*Packages*")):
         subprocess.run(["apt-get", *options, "update", "-qq"], check=True, capture_output=True)
     return options

@@ -120,7 +120,7 @@ def placeholder_values(ctx: Context, dep: Dependency, target: Target, toolchain:
     """What {placeholders} in a dependency recipe stand for."""
     return {
         "prefix": PREFIX, "destdir": str(destdir), "jobs": str(ctx.jobs),
-        "host": target.zig_target, "build": f"{platform.machine()}-pc-linux-gnu",
+        "host": target.autoconf_host, "build": f"{platform.machine()}-pc-linux-gnu",
         "cc": toolchain.cc, "cxx": toolchain.tool("cxx"), "ar": toolchain.tool("ar"),
         "ranlib": toolchain.tool("ranlib"), "cflags": " ".join([DEPENDENCY_OPTIMISATION, *toolchain.cflags]),
         "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch, "build_cc": "cc",

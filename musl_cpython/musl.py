@@ -24,7 +24,8 @@ def musl_root(ctx: Context, target: Target, newest: bool = False) -> Path:
         version, sha256, suite = (project.musl_newest_debian_version, target.musl_newest_deb_sha256,
                                   project.musl_newest_debian_suite)
     else:
-        version, sha256, suite = project.musl_debian_version, target.musl_deb_sha256, None
+        version = target.musl_debian_version or project.musl_debian_version
+        sha256, suite = target.musl_deb_sha256, target.musl_debian_suite or project.musl_debian_suite
     entry = ctx.cache_dir / "musl" / f"{target.debian_arch}-{version}"
     if entry.is_dir():
         return entry
@@ -35,6 +36,11 @@ def musl_root(ctx: Context, target: Target, newest: bool = False) -> Path:
         if result.returncode != 0:
             raise BuildError(f"cannot unpack {deb.name}: {result.stderr.strip()}")
     return entry
+
+
+def checked_version(ctx: Context, target: Target) -> str:
+    """The musl release whose exports the symbol check uses for this target."""
+    return target.musl_debian_version.split("-")[0] or ctx.project.musl_minimum
 
 
 def libc_path(root: Path, target: Target) -> Path:

@@ -43,7 +43,17 @@ class Target:
     uv_libc: str
     docker_platform: str
     runner: str
+    autoconf_host: str
+    wheel_arch: str
+    byteorder: str
+    native_on: tuple[str, ...]
+    qemu: str
     cflags: tuple[str, ...] = ()
+    zig_cpu: str = ""  # zig's -mcpu, where the target's default CPU assumes too much
+    # Where Debian has no package of the oldest supported musl for this arch:
+    # the version (and suite) verification uses instead.
+    musl_debian_version: str = ""
+    musl_debian_suite: str = ""
 
 
 @dataclass(frozen=True)
@@ -79,6 +89,7 @@ class PythonRecipe:
     may_be_absent: dict
     releases: tuple[PythonRelease, ...]
     environment: dict = field(default_factory=dict)  # extra variables for configure and make
+    cross_environment: dict = field(default_factory=dict)  # ... and for cross builds only
     wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
     stdlib_tests: dict = field(default_factory=dict)  # CPython's own tests: modules, exclusions
 
@@ -92,6 +103,7 @@ class Project:
     source_date_epoch: int
     musl_minimum: str
     musl_debian_version: str
+    musl_debian_suite: str
     musl_newest_debian_version: str
     musl_newest_debian_suite: str
     functions_after_minimum: tuple[str, ...]
@@ -128,6 +140,7 @@ def load_project() -> Project:
         source_date_epoch=int(data["source_date_epoch"]),
         musl_minimum=data["musl"]["minimum"],
         musl_debian_version=data["musl"]["debian_version"],
+        musl_debian_suite=data["musl"]["debian_suite"],
         musl_newest_debian_version=data["musl"]["newest_debian_version"],
         musl_newest_debian_suite=data["musl"]["newest_debian_suite"],
         functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
@@ -143,6 +156,7 @@ def load_targets() -> dict[str, Target]:
     for path in sorted((RECIPES / "targets").glob("*.toml")):
         data = _load(path)
         data["cflags"] = tuple(data.get("cflags", ()))
+        data["native_on"] = tuple(data.get("native_on", ()))
         targets[data["arch"]] = Target(**data)
     return targets
 
@@ -201,6 +215,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
             may_be_absent=data.get("may_be_absent", {}),
             releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
             environment=data.get("environment", {}),
+            cross_environment=data.get("cross_environment", {}),
             wheels=data.get("wheels", {}),
             stdlib_tests=data.get("stdlib_tests", {}),
         )

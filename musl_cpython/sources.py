@@ -202,18 +202,17 @@ def _apt_get_source(package: str, version: str, filename: str, dest: Path) -> No
 
 
 def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: str, sha256: str,
-                        suite: str | None = None) -> Path:
-    """A Debian binary package (.deb), pinned by sha256, through `apt-get download`.
-
-    With `suite`, from a private apt view of that suite (cached), so that a
-    package of another Debian release can be had without touching the
-    machine's apt configuration.
+                        suite: str) -> Path:
+    """A Debian binary package (.deb), pinned by sha256, through `apt-get download`
+    from a private apt view of one suite and architecture (cached), so that a
+    package of any Debian release and architecture can be had without touching
+    the machine's apt configuration.
     """
     pin = SourceFile(file=f"{package}_{version.split(':')[-1]}_{debian_arch}.deb", sha256=sha256)
     if path := _verified_cache_entry(ctx, pin):
         return path
     spec = f"{package}:{debian_arch}={version}"
-    options = debian.apt_options(ctx.cache_dir / "apt" / suite, suite) if suite else []
+    options = debian.apt_options(ctx.cache_dir / "apt" / f"{suite}-{debian_arch}", suite, debian_arch)
 
     def download(dest: Path) -> None:
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".apt-") as tmp:
@@ -221,10 +220,8 @@ def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: s
                                     text=True)
             debs = list(Path(tmp).glob("*.deb"))
             if result.returncode != 0 or len(debs) != 1:
-                hint = (f" (is the {debian_arch} architecture enabled? dpkg --add-architecture "
-                        f"{debian_arch} && apt-get update)") if "Unable to locate" in result.stderr else ""
-                raise SourceUnavailable(f"Debian package {spec} unavailable: "
-                                        f"{result.stderr.strip().splitlines()[-1:]}{hint}")
+                raise SourceUnavailable(f"Debian package {spec} ({suite}) unavailable: "
+                                        f"{result.stderr.strip().splitlines()[-1:]}")
             shutil.move(debs[0], dest)
 
     return _store(ctx, pin, download, f"Debian package {spec}")

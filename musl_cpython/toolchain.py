@@ -176,8 +176,11 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
         common = dict(zig_target=target.zig_target, through="zig", environment=_ZIG_ENVIRONMENT,
                       more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
                       link=shlex.quote(" ".join(["-dynamic", *settings["ldflags"]])))
-        compilers = {"cc": f"@ZIG@ cc -target {target.zig_target}",
-                     "cxx": f"@ZIG@ c++ -target {target.zig_target}"}
+        # The CPU goes on every command line, compile and link alike: zig builds
+        # its own libc and runtime objects for the CPU it is given.
+        cpu = f" -mcpu={target.zig_cpu}" if target.zig_cpu else ""
+        compilers = {"cc": f"@ZIG@ cc -target {target.zig_target}{cpu}",
+                     "cxx": f"@ZIG@ c++ -target {target.zig_target}{cpu}"}
         tools = {"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"),
                  "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")}
     else:
