@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import platform
 import re
+import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -39,7 +42,34 @@ class BuiltPython:
         return self.path / INSTALL_PREFIX.lstrip("/")
 
 
-def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
+@dataclass(frozen=True)
+class BuildPython:
+    """The same release built for this machine: what a cross build runs to
+    generate code, freeze modules, byte-compile and install pip."""
+    program: Path  # a wrapper that finds the build's bundled libraries
+    key: str
+
+
+def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDependency]) -> BuildPython:
+    """A runnable wrapper around a cached build for this machine. Its RUNPATH
+    names a build-time sysroot that no longer exists, so the wrapper points
+    the loader at the cached dependency builds instead."""
+    minor = ".".join(python.release.version.split(".")[:2])
+    libraries = ":".join([str(python.tree / "lib"), *(str(dep.root / "lib") for dep in deps.values())])
+    wrapper = ctx.build_dir / "toolchain" / f"python-for-build-{python.release.version}"
+    wrapper.parent.mkdir(parents=True, exist_ok=True)
+    text = (f"#!/bin/sh\n# Generated: CPython {python.release.version} for this machine, for cross builds.\n"
+            f"LD_LIBRARY_PATH={shlex.quote(libraries)} exec {shlex.quote(str(python.tree / 'bin' / f'python{minor}'))}"
+            ' "$@"\n')
+    if not wrapper.is_file() or wrapper.read_text() != text:
+        tmp = wrapper.with_name(f".{wrapper.name}.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, wrapper)
+    return BuildPython(wrapper, python.key)
+
+
+def _configure_env(recipe: PythonRecipe, project, cross: bool = False) -> dict[str, str]:
     env = {
         "CPPFLAGS": "-I{deps}/include",
         # The build runs ./python, which must find the bundled libraries; the
@@ -53,11 +83,13 @@ def _configure_env(recipe: PythonRecipe, project) -> dict[str, str]:
     }
     env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
     env.update(recipe.environment)
+    if cross:
+        env.update(recipe.cross_environment)
     return env
 
 
 def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, toolchain: Toolchain,
-              project, deps: dict[str, BuiltDependency]) -> str:
+              project, deps: dict[str, BuiltDependency], python_for_build: BuildPython | None = None) -> str:
     material = {
         "version": release.version,
         "sources": [s.sha256 for s in release.sources],
@@ -69,6 +101,9 @@ def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, tool
         "toolchain": toolchain.identity,
         "depends": {name: deps[name].key for name in sorted(deps)},
     }
+    if python_for_build:
+        material["cross"] = {"env": _configure_env(recipe, project, cross=True), "build_python": python_for_build.key,
+                             "host": target.autoconf_host}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
@@ -143,8 +178,10 @@ def setup_py_states(make_log: str) -> dict[str, str]:
 
 
 def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
-          toolchain: Toolchain, deps: dict[str, BuiltDependency]) -> BuiltPython:
-    key = cache_key(recipe, release, target, toolchain, ctx.project, deps)
+          toolchain: Toolchain, deps: dict[str, BuiltDependency],
+          python_for_build: BuildPython | None = None) -> BuiltPython:
+    """Build (or take from the cache) one release; with `python_for_build`, as a cross build."""
+    key = cache_key(recipe, release, target, toolchain, ctx.project, deps, python_for_build)
     entry = ctx.cache_dir / "cpython" / target.arch / f"{release.version}-{key[:16]}"
     if (entry / "build-info.json").is_file():
         say(f"    CPython {release.version}: cached")
@@ -167,8 +204,11 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
-                for k, v in _configure_env(recipe, ctx.project).items()})
+                for k, v in _configure_env(recipe, ctx.project, cross=bool(python_for_build)).items()})
     configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure]
+    if python_for_build:
+        configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={platform.machine()}-pc-linux-gnu",
+                      f"--with-build-python={python_for_build.program}"]
 
     with publishing(entry) as staging:
         steps = [
@@ -176,6 +216,16 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
             ("make", ["make", f"-j{ctx.jobs}"]),
             ("install", ["make", "install", f"DESTDIR={staging}"]),
         ]
+        if python_for_build:
+            # make install's ensurepip would run the build's Python, whose pip
+            # sees its own site-packages and installs nothing; install the
+            # bundled pip wheel into the staged tree by its prefix instead.
+            # By name from the bundled directory, as ensurepip does, so that no
+            # direct_url.json records where the wheel was.
+            steps.append(("pip", [str(python_for_build.program), "-m", "pip", "install", "--no-index",
+                                  f"--find-links={src / 'Lib' / 'ensurepip' / '_bundled'}", "--no-deps",
+                                  "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore",
+                                  "--ignore-installed", f"--root={staging}", f"--prefix={INSTALL_PREFIX}", "pip"]))
         for name, argv in steps:
             log = logs / f"cpython-{release.version}-{name}.log"
             log.write_text("")
@@ -183,6 +233,8 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
             if name == "configure":
                 _check_triplet(src / "Makefile", target, release.version)
+        if python_for_build:  # pip's scripts name the interpreter that installed them
+            _set_shebangs(staging / INSTALL_PREFIX.lstrip("/") / "bin", f"{INSTALL_PREFIX}/bin/python{recipe.minor}")
         info = _build_info(recipe, release, target, src, applied,
                            logs / f"cpython-{release.version}-make.log")
         # Paths that may appear in the installed files; relocation removes them.
@@ -191,6 +243,16 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
         (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     shutil.rmtree(work, ignore_errors=True)
     return BuiltPython(release, key, entry, info)
+
+
+def _set_shebangs(bin_dir: Path, python: str) -> None:
+    """Point scripts whose "#!" names another Python of this version at `python`."""
+    name = Path(python).name
+    for script in sorted(bin_dir.iterdir()):
+        if script.is_file() and not script.is_symlink():
+            first, _, rest = script.read_bytes().partition(b"\n")
+            if first.startswith(b"#!/") and first.endswith(f"/{name}".encode()):
+                script.write_bytes(f"#!{python}\n".encode() + rest)
 
 
 def _makefile_var(makefile: Path, name: str) -> str:

