@@ -28,6 +28,23 @@ as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-r
     ca-certificates make patch perl tcl cmake pkgconf gcc libc6-dev xz-utils dpkg-dev \
     llvm openssl musl qemu-user-static python3-venv > /dev/null
 
+echo "==> qemu-user: binfmt_misc handlers for the other arches"
+# Other arches' programs run under qemu-user, which the kernel starts through
+# binfmt_misc. Debian's handlers carry the F flag, so they also work inside the
+# per-arch roots verification uses. Registering changes only the kernel's
+# table; where this machine forbids it, builds for other arches say what is missing.
+binfmt=/proc/sys/fs/binfmt_misc
+if [ ! -e "$binfmt/register" ]; then
+  as_root mount -t binfmt_misc binfmt_misc "$binfmt" 2> /dev/null || true
+fi
+for name in $(sed -n 's/^qemu *= *"\(.*\)"/\1/p' recipes/targets/*.toml); do
+  conf=/usr/lib/binfmt.d/qemu-$name.conf
+  if [ -f "$conf" ] && [ -e "$binfmt/register" ] && [ ! -e "$binfmt/qemu-$name" ]; then
+    as_root sh -c "cat '$conf' > '$binfmt/register'" 2> /dev/null \
+      || echo "    could not register qemu-$name with binfmt_misc"
+  fi
+done
+
 echo "==> python: .venv with requirements.txt"
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt

@@ -10,8 +10,11 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from . import emulation
 from .archives import safe_extract
+from .context import Context
 from .errors import BuildError
+from .recipes import Target
 from .steps import say
 
 SCRIPT = r"""
@@ -63,13 +66,16 @@ sys.exit(1 if failed else 0)
 """
 
 
-def smoke_check(archive: Path, not_built=(), command_prefix: tuple[str, ...] = ()) -> str:
+def smoke_check(ctx: Context, archive: Path, target: Target, not_built=()) -> str:
+    """Run SCRIPT with the archive's interpreter, on this machine or in the
+    target's root (emulation.runner)."""
     with tempfile.TemporaryDirectory(prefix="musl-cpython-smoke-") as tmp:
         where = Path(tmp, "a", "deep", "new", "directory")
         safe_extract(archive, where)
         python = where / "python" / "bin" / "python3"
-        result = subprocess.run([*command_prefix, str(python), "-c", SCRIPT, *not_built], capture_output=True,
-                                text=True, env={"PATH": "/usr/bin:/bin", "TERM": "xterm"}, cwd=tmp)
+        with emulation.runner(ctx, target, [Path(tmp)]) as runner:
+            result = subprocess.run(runner.argv([python, "-c", SCRIPT, *not_built], tmp), capture_output=True,
+                                    text=True, env={"PATH": "/usr/bin:/bin", "TERM": "xterm"}, cwd=tmp)
     for line in result.stdout.splitlines():
         say(f"    {line}")
     if result.returncode != 0:

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import textwrap
 import time
@@ -23,7 +24,7 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 
-from . import REPO, musl, relocate, toolchain
+from . import REPO, emulation, musl, relocate, toolchain
 from .archives import safe_extract
 from .context import Context
 from .errors import BuildError, UnsafeArchive
@@ -340,6 +341,33 @@ SCRIPTS = {
         assert outcome == ["RecursionError"], outcome
         print("RecursionError raised; thread stack", threading.stack_size() or "default")
     """,
+    "timestamps past 2038": """
+        import calendar, os, struct, sys, tempfile, time
+        when = calendar.timegm((2039, 2, 23, 3, 14, 8))  # past a 32-bit time_t (2**31 - 1)
+        assert when > 2**31 and time.gmtime(when)[:6] == (2039, 2, 23, 3, 14, 8), time.gmtime(when)
+        with tempfile.NamedTemporaryFile(dir=sys.argv[1]) as f:
+            os.utime(f.name, (when, when))
+            assert os.stat(f.name).st_mtime == when, os.stat(f.name)
+        print(f"{struct.calcsize('P') * 8}-bit; utime/stat round trip at {when} (2039-02-23)")
+    """,
+    "byte order and known vectors": """
+        import array, hashlib, struct, sys, zlib
+        assert sys.byteorder == sys.argv[1], sys.byteorder
+        word = 0x01020304
+        native = word.to_bytes(4, sys.byteorder)
+        assert struct.pack("=I", word) == native and struct.pack(">I", word) == bytes([1, 2, 3, 4])
+        assert struct.pack("<I", word) == bytes([4, 3, 2, 1]) and struct.unpack("@d", struct.pack("@d", 1.5)) == (1.5,)
+        assert struct.pack(">d", 1.0) == bytes.fromhex("3ff0000000000000")
+        assert array.array("I", [word]).tobytes() == native
+        assert array.array("d", [1.0]).tobytes() == struct.pack("=d", 1.0)
+        assert hashlib.sha256(b"abc").hexdigest() == (
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        assert hashlib.sha1(b"abc").hexdigest() == "a9993e364706816aba3e25717850c26c9cd0d89d"
+        assert hashlib.blake2s(b"abc").hexdigest() == (
+            "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982")
+        assert zlib.crc32(b"123456789") == 0xCBF43926 and zlib.adler32(b"abc") == 0x024D0127
+        print(sys.byteorder, "endian; struct, array, sha256, sha1, blake2s, crc32, adler32 match")
+    """,
     "extension module": """
         import hello
         assert hello.add(2, 3) == 5
@@ -377,11 +405,12 @@ class Verifier:
 
     # Running things -------------------------------------------------------------
 
-    def python(self, *args, via=None, env=None, cwd=None, timeout=600):
+    def python(self, *args, via=None, env=None, cwd=None, timeout=900):
         program = via or self.tree / "bin" / "python3"
         base = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "TERM": "xterm"}
-        return subprocess.run([str(program), *map(str, args)], capture_output=True, text=True,
-                              env=base if env is None else env, cwd=cwd or self.home, timeout=timeout)
+        cwd = cwd or self.home
+        return subprocess.run(self.runner.argv([program, *args], cwd), capture_output=True, text=True,
+                              env=base if env is None else env, cwd=cwd, timeout=timeout)
 
     def script(self, name, *args, **kwargs):
         result = self.python("-c", textwrap.dedent(SCRIPTS[name]), *args, **kwargs)
@@ -409,7 +438,8 @@ class Verifier:
     def run(self) -> dict:
         start = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="musl-cpython-verify-") as tmp:
-            root = Path(tmp) / "unpacked here"
+            self.workdir = Path(tmp)
+            root = self.workdir / "unpacked here"
             try:
                 safe_extract(self.archive, root)
             except UnsafeArchive as e:
@@ -424,10 +454,14 @@ class Verifier:
             (self.elsewhere / "python3").symlink_to(self.tree / "bin" / "python3")
             musl_root = musl.musl_root(self.ctx, self.target)
             self._elf(musl_root)
-            self._identity()
-            self.check("stdlib", "every standard-library module imports", self._stdlib)
-            self._functional()
-            self._installers()
+            try:
+                with emulation.runner(self.ctx, self.target, [self.workdir]) as self.runner:
+                    self._identity()
+                    self.check("stdlib", "every standard-library module imports", self._stdlib)
+                    self._functional()
+                    self._installers()
+            except emulation.EmulationUnavailable as e:
+                raise VerificationCannotRun(str(e)) from None
             self.check("leaks", "no text file names the build, cache or toolchain paths", self._leaks)
             self.check("isolation", "runs in a root holding only the musl loader and the tree",
                        lambda: self._isolated(musl_root, Path(tmp) / "isolated"))
@@ -443,7 +477,7 @@ class Verifier:
     def _elf(self, musl_root: Path) -> None:
         exports = musl.exported_symbols(musl.libc_path(musl_root, self.target))
         exports |= set(self.ctx.project.musl_debian_minimum_lacks)
-        for check in elf_policy(self.tree, self.target, exports, self.ctx.project.musl_minimum):
+        for check in elf_policy(self.tree, self.target, exports, musl.checked_version(self.ctx, self.target)):
             self.check(check.group, check.name, lambda c=check: _replay(c))
 
     def _identity(self) -> None:
@@ -468,7 +502,7 @@ class Verifier:
             return ", ".join(found)
         self.check("identity", "EXTENSION_SUFFIXES lists the musl suffix first", suffixes)
 
-        wanted = f"musllinux_1_2_{self.target.arch}"
+        wanted = f"musllinux_1_2_{self.target.wheel_arch}"
 
         def tags(python=None):
             platforms = self.script("tags", via=python).split()
@@ -532,12 +566,18 @@ class Verifier:
         return f"absent as allowed: {absent}{gap}"
 
     def _under_newest_musl(self, python: Path, code: str, *args: str, env: dict):
-        """Run `python -c code` with Debian's newest musl loader, run as a command;
-        --library-path stands in for the $ORIGIN RUNPATH, which the loader would
-        otherwise resolve from a venv's symlink."""
-        newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
-        return subprocess.run([str(newest), "--library-path", str(self.tree / "lib"), str(python), "-W", "ignore",
-                               "-c", code, *args], capture_output=True, text=True, env=env, cwd=self.home)
+        """Run `python -c code` with Debian's newest musl loader. On this
+        machine's own arch the loader runs as a command; --library-path stands
+        in for the $ORIGIN RUNPATH, which the loader would otherwise resolve
+        from a venv's symlink. Elsewhere, in a root with that loader."""
+        argv = [python, "-W", "ignore", "-c", code, *args]
+        if self.runner.root is None:
+            newest = musl.libc_path(musl.musl_root(self.ctx, self.target, newest=True), self.target)
+            argv = [newest, "--library-path", self.tree / "lib", *argv]
+            return subprocess.run(list(map(str, argv)), capture_output=True, text=True, env=env, cwd=self.home)
+        with emulation.runner(self.ctx, self.target, [self.workdir], newest=True) as runner:
+            return subprocess.run(runner.argv(argv, self.home), capture_output=True, text=True, env=env,
+                                  cwd=self.home, timeout=900)
 
     def _crypt(self) -> str:
         """crypt (3.9-3.12) under Debian's newest musl, whose build has crypt(3)."""
@@ -557,6 +597,10 @@ class Verifier:
                      "compression round trips", "hashlib", "decimal", "deep recursion in a thread"):
             self.check("functional", name, lambda name=name: self._functional_script(name))
         self.check("functional", "TLS handshake with a generated certificate", self._tls)
+        self.check("functional", "os.utime and os.stat past 2038",
+                   lambda: self.script("timestamps past 2038", self.home))
+        self.check("functional", f"{self.target.byteorder}-endian: struct, array and hash vectors",
+                   lambda: self.script("byte order and known vectors", self.target.byteorder))
         if (self.tree / "lib" / f"python{self.minor}" / "crypt.py").exists():  # removed in 3.13
             self.check("functional", "crypt(3) through the crypt module", self._crypt)
         for label, env in (("LANG unset", {}), ("LC_ALL=C", {"LC_ALL": "C"})):
@@ -591,6 +635,8 @@ class Verifier:
         def wheels():
             if not self.network:
                 raise Skip("--offline: the package index is not used")
+            if self.runner.root is not None:
+                return self._wheels_for_another_arch()
             self._make_venv()
             pip = [self.venv / "bin" / "python", "-m", "pip", "install", "--only-binary=:all:",
                    "--disable-pip-version-check", "--no-input", *self.wheels]
@@ -611,6 +657,44 @@ class Verifier:
         self.check("installers", f"pip installs {', '.join(self.wheels)} as musllinux wheels", wheels)
         self.check("installers", "C extension built with zig cc from sysconfig and python3-config",
                    self._extension)
+
+    def _wheels_for_another_arch(self) -> str:
+        """This machine's pip downloads the target's musllinux wheels (a root has
+        no network set up) and installs them into a directory; the target's
+        interpreter imports them under Debian's newest musl."""
+        platforms = [f"--platform=musllinux_1_{n}_{self.target.wheel_arch}" for n in (2, 1)]
+        selection = [*platforms, f"--python-version={self.minor}", "--implementation=cp", "--only-binary=:all:",
+                     "--disable-pip-version-check", "--no-input"]
+        wheelhouse, site = self.home / "wheelhouse", self.home / "site-packages"
+        found, absent = [], []
+        for distribution in self.wheels:
+            download = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *selection, "-d", str(wheelhouse),
+                                       distribution], capture_output=True, text=True, timeout=900)
+            if download.returncode == 0:
+                found.append(distribution)
+            elif "No matching distribution" in download.stderr:
+                absent.append(distribution)
+            else:
+                raise Fail(f"pip download {distribution}: {_last_line(download)}")
+        if not found:
+            raise Skip(f"the package index has no musllinux wheel for {self.target.wheel_arch} of "
+                       f"{', '.join(absent)}")
+        # Requires-Python was matched against the target's version by the download.
+        install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *selection, "--no-index",
+                                  "--ignore-requires-python",
+                                  f"--find-links={wheelhouse}", f"--target={site}", *found],
+                                 capture_output=True, text=True, timeout=900)
+        if install.returncode != 0:
+            raise Fail(f"pip install --target: {_last_line(install)}")
+        code = "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m); print(m)\n"
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.home), "PYTHONPATH": str(site)}
+        out = self._under_newest_musl(self.tree / "bin" / "python3", code, *(self.wheels[d] for d in found), env=env)
+        if out.returncode != 0:
+            raise Fail(f"import under musl {self.ctx.project.musl_newest_debian_version}: "
+                       f"{_last_line(out)} (exit {out.returncode})")
+        files = sorted(path.name for path in wheelhouse.glob("*.whl"))
+        none = f"; no musllinux wheel for {self.target.wheel_arch} on the index: {', '.join(absent)}" if absent else ""
+        return f"imported {', '.join(found)} from {', '.join(files)}{none}"
 
     def _extension(self) -> str:
         tools = toolchain.prepare(self.ctx, self.target)

@@ -1,0 +1,123 @@
+"""Run a target's programs on this machine.
+
+Where this machine runs the target's code and has its musl loader (x86_64
+here), programs run directly. Otherwise they run inside a per-arch root: a
+fresh copy of Debian's musl package for the target, in private mount and PID
+namespaces, with the directories a run needs bound in at the same paths. The
+loader is then where every executable's PT_INTERP says, and nothing is ever
+installed into this machine's /. Where the CPU differs, qemu-user runs the
+code through binfmt_misc; the handler needs the F flag (the kernel opens the
+emulator when it is registered), so it works inside the root, and every
+program a program starts (a venv's ensurepip, packaging running the loader
+to learn musl's version) is emulated too.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import musl
+from .context import Context
+from .errors import BuildError
+from .recipes import Target
+
+# Where binfmt_misc is mounted; MUSL_CPYTHON_BINFMT_MISC names another place
+# (a machine that mounts it elsewhere, or a test of a machine without handlers).
+BINFMT = Path(os.environ.get("MUSL_CPYTHON_BINFMT_MISC", "/proc/sys/fs/binfmt_misc"))
+
+# Host directories a root gets read-only access to: terminfo for curses.
+SHARED_READ_ONLY = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
+
+# Runs as root inside the new namespaces: bind what the run needs, then
+# enter the root. Arguments: root, working directory, directories to bind
+# read-write, "--", read-only ones, "--", the command.
+_ENTER = r"""
+root=$1 wd=$2; shift 2
+while [ "$1" != -- ]; do "$MOUNT" --bind "$1" "$root$1"; shift; done; shift
+while [ "$1" != -- ]; do "$MOUNT" --bind -o ro "$1" "$root$1"; shift; done; shift
+"$MOUNT" --rbind /dev "$root/dev"
+exec "$UNSHARE" --root="$root" --wd="$wd" "$@"
+"""
+
+
+class EmulationUnavailable(BuildError):
+    """This machine cannot run the target's programs: nothing was judged. Exit code 2."""
+
+    exit_code = 2
+
+
+def runs_directly(target: Target) -> bool:
+    return platform.machine() in target.native_on and Path(target.musl_loader).exists()
+
+
+def needs_emulator(target: Target) -> bool:
+    return platform.machine() not in target.native_on
+
+
+def problems(target: Target) -> list[str]:
+    """What this machine lacks to run the target's programs, each with what to do."""
+    found = []
+    if needs_emulator(target):
+        emulator = f"qemu-{target.qemu}-static"
+        if shutil.which(emulator) is None:
+            found.append(f"{emulator} is missing: apt-get install qemu-user-static")
+        handler = BINFMT / f"qemu-{target.qemu}"
+        text = handler.read_text() if handler.is_file() else ""
+        flags = next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("flags:")), "")
+        if not text.startswith("enabled") or "F" not in flags:
+            found.append(f"binfmt_misc has no enabled qemu-{target.qemu} handler with the F flag: run "
+                         f"./bootstrap.sh, or as root: mount -t binfmt_misc binfmt_misc {BINFMT} "
+                         f"(if not mounted); cat /usr/lib/binfmt.d/qemu-{target.qemu}.conf > {BINFMT}/register")
+    for tool in ("unshare", "mount", "sh"):
+        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
+            found.append(f"{tool} is missing (util-linux, mount, dash)")
+    return found
+
+
+@dataclass(frozen=True)
+class Runner:
+    """Builds the command line that runs a target program with `cwd` as its
+    working directory; root None means directly on this machine."""
+
+    root: Path | None = None
+    binds: tuple[str, ...] = ()
+
+    def argv(self, argv: list[str], cwd: Path | str) -> list[str]:
+        if self.root is None:
+            return [str(a) for a in argv]
+        tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in ("unshare", "mount")}
+        read_only = [d for d in SHARED_READ_ONLY if Path(d).is_dir()]
+        return [tools["unshare"], "--mount", "--pid", "--fork", "--kill-child",
+                f"--mount-proc={self.root / 'proc'}", "/usr/bin/env", f"MOUNT={tools['mount']}",
+                f"UNSHARE={tools['unshare']}", "/bin/sh", "-c", _ENTER, "sh", str(self.root), str(cwd),
+                *self.binds, "--", *read_only, "--", *map(str, argv)]
+
+
+@contextmanager
+def runner(ctx: Context, target: Target, binds: list[Path], newest: bool = False):
+    """A Runner for the target's programs, which may read and write under
+    `binds`; with `newest`, always in a root with Debian's newest musl."""
+    if runs_directly(target) and not newest:
+        yield Runner()
+        return
+    missing = problems(target)
+    if missing:
+        raise EmulationUnavailable(f"cannot run {target.arch} programs here: " + "; ".join(missing))
+    source = musl.musl_root(ctx, target, newest=newest)
+    with tempfile.TemporaryDirectory(prefix=f"musl-cpython-root-{target.arch}-") as tmp:
+        root = Path(tmp) / "root"
+        shutil.copytree(source, root, symlinks=True)
+        loader = root / target.musl_loader.lstrip("/")
+        if not loader.exists():  # merged-/usr packages install it under /usr/lib only
+            libc = musl.libc_path(root, target)
+            loader.parent.mkdir(parents=True, exist_ok=True)
+            loader.symlink_to("/" + str(libc.relative_to(root)))
+        for directory in ("proc", "dev", *(str(b).lstrip("/") for b in binds),
+                          *(d.lstrip("/") for d in SHARED_READ_ONLY)):
+            (root / directory).mkdir(parents=True, exist_ok=True)
+        yield Runner(root, tuple(str(b) for b in binds))
