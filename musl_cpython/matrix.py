@@ -32,6 +32,10 @@ def arches(spec: str) -> list[str]:
     return [spec]
 
 
+# What platform.machine() says on each CI runner the targets name.
+RUNNER_MACHINES = {"ubuntu-24.04": "x86_64", "ubuntu-24.04-arm": "aarch64"}
+
+
 def entries(python_spec: str = "all", arch_spec: str = "all") -> list[dict]:
     """One CI job per (newest pinned release, arch), with the names its artifacts get."""
     out = []
@@ -41,7 +45,10 @@ def entries(python_spec: str = "all", arch_spec: str = "all") -> list[dict]:
             target = target_for(arch)
             out.append({"python": releases[0].version, "minor": recipe.minor, "arch": arch,
                         "triple": target.triple, "docker_platform": target.docker_platform,
-                        "runner": target.runner})
+                        "runner": target.runner,
+                        # Alpine on a runner of the arch itself (its GCC builds natively);
+                        # zig's cross build elsewhere.
+                        "backend": "container" if RUNNER_MACHINES.get(target.runner) == arch else "host"})
     return out
 
 
