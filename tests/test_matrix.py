@@ -19,8 +19,14 @@ def test_matrix_json_drives_ci():
         target = targets[entry["arch"]]
         assert (entry["triple"], entry["runner"], entry["docker_platform"]) == (
             target.triple, target.runner, target.docker_platform)
+        # Alpine only on a runner of the arch itself; zig cross builds elsewhere.
+        native = matrix.RUNNER_MACHINES[target.runner] == entry["arch"]
+        assert entry["backend"] == ("container" if native else "host")
+    assert {e["backend"] for e in include if e["arch"] in ("x86_64", "aarch64")} == {"container"}
+    assert {e["backend"] for e in include if e["arch"] == "s390x"} == {"host"}
     workflow = (REPO / ".github" / "workflows" / "release.yml").read_text()
     assert "python build.py matrix --json" in workflow and "fromJSON(needs.matrix.outputs.matrix)" in workflow
+    assert "matrix.backend == 'container'" in workflow and "matrix.backend == 'host'" in workflow
 
 
 def test_unknown_version_or_arch_in_a_matrix_build_is_refused_before_building():

@@ -1,6 +1,9 @@
 import io
 import json
+import subprocess
+import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
@@ -11,8 +14,9 @@ TAG = "20261121"
 TRIPLE = "x86_64-unknown-linux-musl"
 
 
-def archive(directory, kind="install_only", version="3.13.15", verified=True, members=("python/bin/python3",)):
-    path = directory / f"cpython-{version}+{TAG}-{TRIPLE}-{kind}.tar.gz"
+def archive(directory, kind="install_only", version="3.13.15", verified=True, members=("python/bin/python3",),
+            triple=TRIPLE):
+    path = directory / f"cpython-{version}+{TAG}-{triple}-{kind}.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
         for name in members:
             data = b"\x7fELF" + bytes(200_000)
@@ -82,3 +86,26 @@ def test_metadata_pointing_at_a_missing_file_is_an_error(tmp_path):
     path.unlink()
     with pytest.raises(BuildError, match="missing file"):
         release.download_metadata(artifacts, tmp_path, None)
+
+
+def test_uv_parses_the_metadata_of_every_target(tmp_path):
+    """uv's own parser reads every arch and libc spelling; an entry it cannot
+    parse it skips silently, so each one must be listed back."""
+    from musl_cpython.recipes import load_targets
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.is_file():
+        pytest.skip("uv is not installed in this environment (requirements.txt installs it)")
+    targets = load_targets().values()
+    for target in targets:
+        archive(tmp_path, "install_only_stripped", triple=target.triple)
+    _, meta = release.write_release(tmp_path)
+    result = subprocess.run([str(uv), "python", "list", "--all-platforms", "--all-arches", "--only-downloads",
+                             "--python-downloads-json-url", str(meta), "3.13.15", "-v"],
+                            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "Skipping entry" not in result.stderr, result.stderr
+    listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+    for target in targets:
+        # uv prints i686 as x86 and riscv64 as riscv64gc (target-lexicon's names).
+        shown = {"i686": "x86", "riscv64": "riscv64gc"}.get(target.uv_arch, target.uv_arch)
+        assert f"cpython-3.13.15-linux-{shown}-{target.uv_libc}" in listed, result.stdout
