@@ -199,6 +199,12 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
 def _tidy(root: Path) -> None:
     if not (root / "lib").is_dir():
         raise BuildError(f"{root}: the install step produced no lib/ directory")
+    # CPython links what is here and the distribution bundles it: a build that
+    # quietly fell back to static libraries (libtool does when it cannot
+    # check the linker) must stop here, not at CPython's configure.
+    if not any(p.is_file() for p in (root / "lib").glob("*.so*")):
+        raise BuildError(f"{root}: the build produced no shared library (see its log: did libtool "
+                         "decide the target cannot have any?)")
     for name in _UNUSED:
         shutil.rmtree(root / name, ignore_errors=True)
     for pattern in ("*.a", "*.la"):

@@ -105,6 +105,7 @@ class Toolchain:
     cflags: tuple[str, ...]
     identity: str  # changes whenever what the wrappers produce may change
     kind: str = "zig"
+    extra_environment: tuple[tuple[str, str], ...] = ()  # the target's build_environment, filled in
 
     def tool(self, role: str) -> str:
         """The wrapper for a role: cc, cxx, ar or ranlib."""
@@ -124,6 +125,7 @@ class Toolchain:
             CFLAGS=" ".join(self.cflags), CXXFLAGS=" ".join(self.cflags),
             CC_FOR_BUILD="cc", BUILD_CC="cc",
         )
+        env.update(self.extra_environment)
         return env
 
 
@@ -222,6 +224,8 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
     # cache keys do not depend on where the venv, the cache or the build lives.
     described = (version, sorted(scripts.items()), cflags) if kind == "zig" else (kind, version, sorted(
         scripts.items()), cflags)
+    if target.build_environment:  # only then, so other targets' cache keys stay as they were
+        described = (*described, sorted(target.build_environment.items()))
     identity = hashlib.sha256(repr(described).encode()).hexdigest()
     bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind}"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -235,4 +239,7 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
             tmp.write_text(text)
             tmp.chmod(0o755)
             os.replace(tmp, script)
-    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind)
+    extra = tuple((name, value.replace("@ZIG@", str(local_paths.get("@ZIG@", "zig"))))
+                  for name, value in sorted(target.build_environment.items()))
+    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
+                     extra_environment=extra)
