@@ -35,3 +35,16 @@ def test_cache_key_follows_what_shapes_the_build(tools):
     assert dependencies.cache_key(changed, target, tools, project, {}) != key
     assert dependencies.cache_key(zlib, target, replace(tools, identity="other"), project, {}) != key
     assert dependencies.cache_key(zlib, target, tools, project, {"ncurses": "k"}) != key
+
+
+def test_a_build_that_fell_back_to_static_libraries_stops(tmp_path):
+    """libtool builds only static libraries when it cannot probe the linker;
+    CPython would then fail far from the cause, so the dependency stage stops."""
+    lib = tmp_path / "prefix" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libedit.a").write_bytes(b"!<arch>\n")
+    with pytest.raises(BuildError, match="no shared library"):
+        dependencies._tidy(tmp_path / "prefix")
+    (lib / "libedit.so.0").write_bytes(b"\x7fELF")
+    dependencies._tidy(tmp_path / "prefix")
+    assert not (lib / "libedit.a").exists()  # static archives never reach CPython
