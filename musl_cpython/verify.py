@@ -23,6 +23,7 @@ from elftools.common.exceptions import ELFError
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from . import REPO, emulation, musl, relocate, toolchain
 from .archives import safe_extract
@@ -670,9 +671,10 @@ class Verifier:
         for distribution in self.wheels:
             download = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *selection, "-d", str(wheelhouse),
                                        distribution], capture_output=True, text=True, timeout=900)
-            if download.returncode == 0:
+            if download.returncode == 0 and _has_musllinux_wheel(wheelhouse, distribution):
                 found.append(distribution)
-            elif "No matching distribution" in download.stderr:
+            elif download.returncode == 0 or "No matching distribution" in download.stderr:
+                # None, or only a pure-Python placeholder (pydantic-core 0.0.1 on riscv64), which proves nothing.
                 absent.append(distribution)
             else:
                 raise Fail(f"pip download {distribution}: {_last_line(download)}")
@@ -760,6 +762,20 @@ class Verifier:
         if result.returncode != 0 or result.stdout.strip() != "ok":
             raise Fail(_last_line(result))
         return f"only {self.target.musl_loader}, {inside} and a fresh /proc in the root, empty environment"
+
+
+def _has_musllinux_wheel(wheelhouse: Path, distribution: str) -> bool:
+    """A wheel of `distribution` built for a musllinux platform is in `wheelhouse`;
+    pure-Python wheels of it are removed, so they are not installed in its place."""
+    found = False
+    for wheel in wheelhouse.glob("*.whl"):
+        name, _, _, tags = parse_wheel_filename(wheel.name)
+        if name == canonicalize_name(distribution):
+            if any(tag.platform.startswith("musllinux_") for tag in tags):
+                found = True
+            else:
+                wheel.unlink()
+    return found
 
 
 def tree_in(root: Path) -> Path:
