@@ -101,6 +101,8 @@ def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, tool
         "toolchain": toolchain.identity,
         "depends": {name: deps[name].key for name in sorted(deps)},
     }
+    if recipe.arch_configure.get(target.arch):  # only then, so other arches' keys stay as they were
+        material["arch_configure"] = list(recipe.arch_configure[target.arch])
     if python_for_build:
         material["cross"] = {"env": _configure_env(recipe, project, cross=True), "build_python": python_for_build.key,
                              "host": target.autoconf_host}
@@ -205,7 +207,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
                 for k, v in _configure_env(recipe, ctx.project, cross=bool(python_for_build)).items()})
-    configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure]
+    configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure_for(target.arch)]
     if python_for_build:
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={platform.machine()}-pc-linux-gnu",
                       f"--with-build-python={python_for_build.program}"]

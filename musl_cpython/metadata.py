@@ -91,7 +91,7 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
             "licenses": list(dep.recipe.licenses), "license_path": licenses[dep.recipe.name],
             "shared_libraries": names, "stdlib_modules": list(dep.recipe.modules),
         })
-    options = build_options(recipe)
+    options = build_options(recipe, target.arch)
     return {
         "version": SCHEMA_VERSION,
         "target_triple": target.triple,
@@ -134,11 +134,13 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
     }
 
 
-def build_options(recipe: PythonRecipe) -> str:
+def build_options(recipe: PythonRecipe, arch: str) -> str:
     """The options part of a full archive's name, as python-build-standalone spells it."""
+    configure = recipe.configure_for(arch)
     options = []
-    if "--enable-optimizations" in recipe.configure:
+    if "--enable-optimizations" in configure:
         options.append("pgo")
-    if any(arg.startswith("--with-lto") for arg in recipe.configure):
+    lto = [arg for arg in configure if arg.startswith(("--with-lto", "--without-lto"))]
+    if lto and lto[-1].startswith("--with-lto"):  # configure takes the last one
         options.append("lto")
     return "+".join(options) or "noopt"

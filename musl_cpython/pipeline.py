@@ -72,7 +72,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
             container.build(ctx, engine, target, release.version, out_dir.absolute())
         archives = [out_dir.absolute() / package.archive_name(release.version, ctx.project.build_tag,
                                                               target.triple, kind)
-                    for kind in archive_kinds(recipe)]
+                    for kind in archive_kinds(recipe, target.arch)]
         result = BuildResult(archives, release.version, target, {})
     else:
         result = _build_here(ctx, recipe, release, target, out_dir)
@@ -82,8 +82,8 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
     return result
 
 
-def archive_kinds(recipe: PythonRecipe) -> list[str]:
-    return ["install_only", "install_only_stripped", f"{metadata.build_options(recipe)}-full"]
+def archive_kinds(recipe: PythonRecipe, arch: str) -> list[str]:
+    return ["install_only", "install_only_stripped", f"{metadata.build_options(recipe, arch)}-full"]
 
 
 def verify_all(ctx: Context, archives: list[Path], network: bool) -> dict:
@@ -167,7 +167,7 @@ def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonReci
     return [
         package.write_archive(tree.parent, "python", name("install_only"), epoch),
         package.write_archive(stripped.parent, "python", name("install_only_stripped"), epoch),
-        package.write_archive(full.parent, "python", name(archive_kinds(recipe)[2]), epoch,
+        package.write_archive(full.parent, "python", name(archive_kinds(recipe, target.arch)[2]), epoch,
                               first=("python/PYTHON.json",)),
     ]
 

@@ -92,6 +92,10 @@ class PythonRecipe:
     releases: tuple[PythonRelease, ...]
     environment: dict = field(default_factory=dict)  # extra variables for configure and make
     cross_environment: dict = field(default_factory=dict)  # ... and for cross builds only
+    arch_configure: dict = field(default_factory=dict)  # arch -> configure arguments after the others
+
+    def configure_for(self, arch: str) -> tuple[str, ...]:
+        return (*self.configure, *self.arch_configure.get(arch, ()))
     wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
     stdlib_tests: dict = field(default_factory=dict)  # CPython's own tests: modules, exclusions
 
@@ -218,6 +222,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
             releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
             environment=data.get("environment", {}),
             cross_environment=data.get("cross_environment", {}),
+            arch_configure=data.get("arch_configure", {}),
             wheels=data.get("wheels", {}),
             stdlib_tests=data.get("stdlib_tests", {}),
         )
