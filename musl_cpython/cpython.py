@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import re
 import shlex
 import shutil
@@ -24,7 +22,7 @@ from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
 from .recipes import PythonRecipe, PythonRelease, Target
 from .steps import run, say, stage
-from .toolchain import Toolchain
+from .toolchain import Toolchain, build_triplet, write_script
 
 INSTALL_PREFIX = "/install"
 
@@ -58,14 +56,9 @@ def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDepende
     libraries = ":".join([str(python.tree / "lib"), *(str(dep.root / "lib") for dep in deps.values())])
     wrapper = ctx.build_dir / "toolchain" / f"python-for-build-{python.release.version}"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
-    text = (f"#!/bin/sh\n# Generated: CPython {python.release.version} for this machine, for cross builds.\n"
-            f"LD_LIBRARY_PATH={shlex.quote(libraries)} exec {shlex.quote(str(python.tree / 'bin' / f'python{minor}'))}"
-            ' "$@"\n')
-    if not wrapper.is_file() or wrapper.read_text() != text:
-        tmp = wrapper.with_name(f".{wrapper.name}.tmp")
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        os.replace(tmp, wrapper)
+    write_script(wrapper, f"#!/bin/sh\n# Generated: CPython {python.release.version} for this machine, for cross "
+                          f"builds.\nLD_LIBRARY_PATH={shlex.quote(libraries)} exec "
+                          f"{shlex.quote(str(python.tree / 'bin' / f'python{minor}'))} \"$@\"\n")
     return BuildPython(wrapper, python.key)
 
 
@@ -209,7 +202,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 for k, v in _configure_env(recipe, ctx.project, cross=bool(python_for_build)).items()})
     configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure_for(target.arch)]
     if python_for_build:
-        configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={platform.machine()}-pc-linux-gnu",
+        configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
                       f"--with-build-python={python_for_build.program}"]
 
     with publishing(entry) as staging:
@@ -235,8 +228,6 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
             if name == "configure":
                 _check_triplet(src / "Makefile", target, release.version)
-        if python_for_build:  # pip's scripts name the interpreter that installed them
-            _set_shebangs(staging / INSTALL_PREFIX.lstrip("/") / "bin", f"{INSTALL_PREFIX}/bin/python{recipe.minor}")
         info = _build_info(recipe, release, target, src, applied,
                            logs / f"cpython-{release.version}-make.log")
         # Paths that may appear in the installed files; relocation removes them.
@@ -245,16 +236,6 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
         (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     shutil.rmtree(work, ignore_errors=True)
     return BuiltPython(release, key, entry, info)
-
-
-def _set_shebangs(bin_dir: Path, python: str) -> None:
-    """Point scripts whose "#!" names another Python of this version at `python`."""
-    name = Path(python).name
-    for script in sorted(bin_dir.iterdir()):
-        if script.is_file() and not script.is_symlink():
-            first, _, rest = script.read_bytes().partition(b"\n")
-            if first.startswith(b"#!/") and first.endswith(f"/{name}".encode()):
-                script.write_bytes(f"#!{python}\n".encode() + rest)
 
 
 def _makefile_var(makefile: Path, name: str) -> str:

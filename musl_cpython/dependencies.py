@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import re
 import shutil
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from .context import Context, publishing
 from .errors import BuildError
 from .recipes import Dependency, Project, Target, dependency_closure, load_dependencies
 from .steps import run, say, stage
-from .toolchain import Toolchain
+from .toolchain import Toolchain, build_triplet
 
 # The install prefix every dependency is configured with. Their files never
 # live there: consumers get a sysroot whose <root>/prefix holds them, and
@@ -120,7 +119,7 @@ def placeholder_values(ctx: Context, dep: Dependency, target: Target, toolchain:
     """What {placeholders} in a dependency recipe stand for."""
     return {
         "prefix": PREFIX, "destdir": str(destdir), "jobs": str(ctx.jobs),
-        "host": target.autoconf_host, "build": f"{platform.machine()}-pc-linux-gnu",
+        "host": target.autoconf_host, "build": build_triplet(),
         "cc": toolchain.cc, "cxx": toolchain.tool("cxx"), "ar": toolchain.tool("ar"),
         "ranlib": toolchain.tool("ranlib"), "cflags": " ".join([DEPENDENCY_OPTIMISATION, *toolchain.cflags]),
         "deps": str(deps_root), "sysroot": str(sysroot), "arch": target.arch, "build_cc": "cc",

@@ -35,14 +35,18 @@ SHARED_READ_ONLY = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
 
 # Runs as root inside the new namespaces: bind what the run needs, then
 # enter the root. Arguments: root, working directory, directories to bind
-# read-write, "--", read-only ones, "--", the command.
+# read-write, "--", read-only ones, "--", the command. $DEV is empty for a
+# bare root, which gets nothing of the host's.
 _ENTER = r"""
-root=$1 wd=$2; shift 2
-while [ "$1" != -- ]; do "$MOUNT" --bind "$1" "$root$1"; shift; done; shift
-while [ "$1" != -- ]; do "$MOUNT" --bind -o ro "$1" "$root$1"; shift; done; shift
-"$MOUNT" --rbind /dev "$root/dev"
-exec "$UNSHARE" --root="$root" --wd="$wd" "$@"
+root=$1 wd=$2 mount=$MOUNT unshare=$UNSHARE dev=$DEV; shift 2
+unset MOUNT UNSHARE DEV PWD  # sh exports PWD; the program starts elsewhere
+while [ "$1" != -- ]; do "$mount" --bind "$1" "$root$1"; shift; done; shift
+while [ "$1" != -- ]; do "$mount" --bind -o ro "$1" "$root$1"; shift; done; shift
+[ -z "$dev" ] || "$mount" --rbind /dev "$root/dev"
+exec "$unshare" --root="$root" --wd="$wd" "$@"
 """
+_TOOLS = ("unshare", "mount", "sh")
+_SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
 
 
 class EmulationUnavailable(BuildError):
@@ -59,6 +63,12 @@ def needs_emulator(target: Target) -> bool:
     return platform.machine() not in target.native_on
 
 
+def missing_tools() -> list[str]:
+    """What entering a root needs from this machine and lacks."""
+    return [f"{tool} is missing (util-linux, mount, dash)" for tool in _TOOLS
+            if shutil.which(tool, path=_SYSTEM_PATH) is None]
+
+
 def problems(target: Target) -> list[str]:
     """What this machine lacks to run the target's programs, each with what to do."""
     found = []
@@ -73,29 +83,29 @@ def problems(target: Target) -> list[str]:
             found.append(f"binfmt_misc has no enabled qemu-{target.qemu} handler with the F flag: run "
                          f"./bootstrap.sh, or as root: mount -t binfmt_misc binfmt_misc {BINFMT} "
                          f"(if not mounted); cat /usr/lib/binfmt.d/qemu-{target.qemu}.conf > {BINFMT}/register")
-    for tool in ("unshare", "mount", "sh"):
-        if shutil.which(tool, path="/usr/sbin:/usr/bin:/sbin:/bin") is None:
-            found.append(f"{tool} is missing (util-linux, mount, dash)")
-    return found
+    return found + missing_tools()
 
 
 @dataclass(frozen=True)
 class Runner:
     """Builds the command line that runs a target program with `cwd` as its
-    working directory; root None means directly on this machine."""
+    working directory; root None means directly on this machine. A bare
+    root gets no host directories at all: only what is in it and a fresh /proc."""
 
     root: Path | None = None
     binds: tuple[str, ...] = ()
+    bare: bool = False
 
     def argv(self, argv: list[str], cwd: Path | str) -> list[str]:
         if self.root is None:
             return [str(a) for a in argv]
-        tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in ("unshare", "mount")}
-        read_only = [d for d in SHARED_READ_ONLY if Path(d).is_dir()]
-        return [tools["unshare"], "--mount", "--pid", "--fork", "--kill-child",
+        tools = {name: shutil.which(name, path=_SYSTEM_PATH) for name in _TOOLS}
+        read_only = [] if self.bare else [d for d in SHARED_READ_ONLY if Path(d).is_dir()]
+        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+        return [tools["unshare"], *user, "--mount", "--pid", "--fork", "--kill-child",
                 f"--mount-proc={self.root / 'proc'}", "/usr/bin/env", f"MOUNT={tools['mount']}",
-                f"UNSHARE={tools['unshare']}", "/bin/sh", "-c", _ENTER, "sh", str(self.root), str(cwd),
-                *self.binds, "--", *read_only, "--", *map(str, argv)]
+                f"UNSHARE={tools['unshare']}", f"DEV={'' if self.bare else 'bind'}", tools["sh"], "-c", _ENTER,
+                "sh", str(self.root), str(cwd), *self.binds, "--", *read_only, "--", *map(str, argv)]
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import subprocess
 from dataclasses import dataclass, field
@@ -102,7 +103,7 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
                 out_dir: Path) -> BuildResult:
     """The host backend: zig, or on a musl host of the target's arch its own compiler."""
     with stage("toolchain"):
-        kind = "native" if toolchain.native_possible(target) else "zig"
+        kind = toolchain.kind_for(target)
         toolchain.require_host_tools(toolchain.HOST_TOOLS if kind == "zig" else toolchain.NATIVE_HOST_TOOLS)
         tools = toolchain.prepare(ctx, target, kind)
         patchelf = relocate.find_patchelf()
@@ -135,7 +136,7 @@ def _python_for_build(ctx: Context, recipe: PythonRecipe, release: PythonRelease
     """The same release built for this machine (cached like any build): cross
     builds of CPython need one to run."""
     host = target_for(platform.machine())
-    tools = toolchain.prepare(ctx, host, "native" if toolchain.native_possible(host) else "zig")
+    tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
     python = cpython.build(ctx, recipe, release, host, tools, built)
     return cpython.build_python(ctx, python, built)
@@ -223,12 +224,14 @@ def _link(path: Path, target: str) -> None:
 
 
 def _fix_shebangs(tree: Path, python: str) -> None:
+    """Scripts whose "#!" names a Python by absolute path: /install/bin/python3.X
+    (make install), or in cross builds the build's Python that installed pip."""
     for script in sorted((tree / "bin").iterdir()):
         if script.is_symlink() or not script.is_file():
             continue
         with open(script, "rb") as f:
             first = f.readline()
-        if first.startswith(f"#!{cpython.INSTALL_PREFIX}/bin/python".encode()):
+        if re.fullmatch(rb"#!/\S*/bin/python[0-9.]*\n", first):
             rest = script.read_bytes()[len(first):]
             script.write_bytes(_RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
 

@@ -50,8 +50,8 @@ class Target:
     qemu: str
     cflags: tuple[str, ...] = ()
     zig_cpu: str = ""  # zig's -mcpu, where the target's default CPU assumes too much
-    # Variables every build command gets for this target only; @ZIG@ is zig.
-    build_environment: dict = field(default_factory=dict)
+    # Variables every command of a zig build gets for this target only; @ZIG@ is zig.
+    zig_environment: dict = field(default_factory=dict)
     # Where Debian has no package of the oldest supported musl for this arch:
     # the version (and suite) verification uses instead.
     musl_debian_version: str = ""

@@ -105,7 +105,7 @@ class Toolchain:
     cflags: tuple[str, ...]
     identity: str  # changes whenever what the wrappers produce may change
     kind: str = "zig"
-    extra_environment: tuple[tuple[str, str], ...] = ()  # the target's build_environment, filled in
+    extra_environment: tuple[tuple[str, str], ...] = ()  # the target's zig_environment, filled in
 
     def tool(self, role: str) -> str:
         """The wrapper for a role: cc, cxx, ar or ranlib."""
@@ -135,6 +135,25 @@ NATIVE_HOST_TOOLS = {
     "make": "build-base", "patch": "patch", "perl": "perl", "tclsh": "tcl", "cmake": "cmake",
     "pkg-config": "pkgconf", "cc": "build-base", "gcc-ar": "build-base", "xz": "xz", "llvm-strip": "llvm",
 }
+
+
+def build_triplet() -> str:
+    """autoconf's --build: the machine the build runs on."""
+    return f"{platform.machine()}-pc-linux-gnu"
+
+
+def kind_for(target: Target) -> str:
+    """The toolchain kind a host build of `target` uses here."""
+    return "native" if native_possible(target) else "zig"
+
+
+def write_script(path: Path, text: str) -> None:
+    """Write an executable script, replacing it whole and only when it changed."""
+    if not path.is_file() or path.read_text() != text:
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(text)
+        tmp.chmod(0o755)
+        os.replace(tmp, path)
 
 
 def require_host_tools(tools: dict[str, str] = HOST_TOOLS) -> None:
@@ -224,8 +243,9 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
     # cache keys do not depend on where the venv, the cache or the build lives.
     described = (version, sorted(scripts.items()), cflags) if kind == "zig" else (kind, version, sorted(
         scripts.items()), cflags)
-    if target.build_environment:  # only then, so other targets' cache keys stay as they were
-        described = (*described, sorted(target.build_environment.items()))
+    zig_environment = target.zig_environment if kind == "zig" else {}
+    if zig_environment:  # only then, so other targets' cache keys stay as they were
+        described = (*described, sorted(zig_environment.items()))
     identity = hashlib.sha256(repr(described).encode()).hexdigest()
     bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind}"
     bin_dir.mkdir(parents=True, exist_ok=True)
@@ -233,13 +253,8 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
         text = template
         for marker, local in local_paths.items():
             text = text.replace(marker, shlex.quote(str(local)))
-        script = bin_dir / name
-        if not script.is_file() or script.read_text() != text:
-            tmp = script.with_name(f".{name}.tmp")
-            tmp.write_text(text)
-            tmp.chmod(0o755)
-            os.replace(tmp, script)
-    extra = tuple((name, value.replace("@ZIG@", str(local_paths.get("@ZIG@", "zig"))))
-                  for name, value in sorted(target.build_environment.items()))
+        write_script(bin_dir / name, text)
+    extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
+                  for name, value in sorted(zig_environment.items()))
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
                      extra_environment=extra)

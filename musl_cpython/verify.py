@@ -749,12 +749,9 @@ class Verifier:
         # the root gets a /proc of its own: a fresh proc mount in a private
         # mount and PID namespace (nothing from the host's files).
         (root / "proc").mkdir()
-        tools = {name: shutil.which(name, path="/usr/sbin:/usr/bin:/sbin:/bin") for name in ("chroot", "unshare")}
-        if tools["chroot"] is None or tools["unshare"] is None:
-            raise Skip("chroot (coreutils) and unshare (util-linux) are needed")
-        user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-        argv = [tools["unshare"], *user, "--mount", "--pid", "--fork", f"--mount-proc={root / 'proc'}",
-                tools["chroot"], str(root), f"{inside}/bin/python3", "-c", code]
+        if emulation.missing_tools():
+            raise Skip("; ".join(emulation.missing_tools()))
+        argv = emulation.Runner(root, bare=True).argv([f"{inside}/bin/python3", "-c", code], "/")
         result = subprocess.run(argv, capture_output=True, text=True, env={})
         if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed|"
                                                 r"Permission denied", result.stderr):

@@ -9,7 +9,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
-import textwrap
 
 import pytest
 
