@@ -4,6 +4,21 @@ The modules follow the data flow of a build: recipes -> sources -> toolchain
 -> dependencies -> cpython -> relocate -> package -> smoke; pipeline.py runs
 them in that order and cli.py is the command line.
 """
+import hashlib
+from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@cache
+def code_identity() -> str:
+    """A digest of everything that decides what packaging and verification do
+    with a build: this package's code, the recipes and the patches. Cached
+    archives and verification reports are reused only while it is unchanged."""
+    digest = hashlib.sha256()
+    for directory, pattern in ((Path(__file__).parent, "*.py"), (REPO / "recipes", "*.toml"),
+                               (REPO / "patches", "*.patch")):
+        for path in sorted(directory.rglob(pattern)):
+            digest.update(f"{path.relative_to(REPO)}\0".encode() + path.read_bytes() + b"\0")
+    return digest.hexdigest()

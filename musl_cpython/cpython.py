@@ -228,6 +228,8 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
             if name == "configure":
                 _check_triplet(src / "Makefile", target, release.version)
+            if name == "make" and recipe.profile_guided(target.arch):
+                _check_profile(src, toolchain, release.version, log)
         info = _build_info(recipe, release, target, src, applied,
                            logs / f"cpython-{release.version}-make.log")
         # Paths that may appear in the installed files; relocation removes them.
@@ -248,6 +250,14 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
     if not soabi.endswith(f"-{target.platform_triplet}"):
         raise BuildError(f"CPython {version}: configure chose SOABI {soabi!r}, expected one ending in "
                          f"-{target.platform_triplet}; the platform-triplet patch did not take effect")
+
+
+def _check_profile(src: Path, toolchain: Toolchain, version: str, log: Path) -> None:
+    """CPython's Makefile ignores a failed training run (`|| true`), and the
+    optimised build then goes on without a profile: fail here instead."""
+    if toolchain.kind != "zig" and not (src / "Python" / "ceval.gcda").is_file():
+        raise BuildError(f"CPython {version}: the PGO training run wrote no profile for Python/ceval.c; "
+                         f"the instrumented interpreter's output is in {log} (after `-m test --pgo`)")
 
 
 def _build_info(recipe, release, target, src: Path, applied: list[str], make_log: Path) -> dict:

@@ -138,7 +138,7 @@ def build_options(recipe: PythonRecipe, arch: str) -> str:
     """The options part of a full archive's name, as python-build-standalone spells it."""
     configure = recipe.configure_for(arch)
     options = []
-    if "--enable-optimizations" in configure:
+    if recipe.profile_guided(arch):
         options.append("pgo")
     lto = [arg for arg in configure if arg.startswith(("--with-lto", "--without-lto"))]
     if lto and lto[-1].startswith("--with-lto"):  # configure takes the last one

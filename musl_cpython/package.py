@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import stat
 import subprocess
 import tarfile
@@ -38,6 +39,18 @@ def strip_debug_info(tree: Path) -> None:
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"llvm-strip: {result.stderr.strip()}")
+
+
+def trim_for_running(stdlib: Path, stripped: dict) -> None:
+    """What install_only_stripped leaves out of the standard library (recipe
+    table [stripped]): the test suite's directories, and -O/-OO bytecode."""
+    for relative in stripped.get("drop", ()):
+        path = stdlib / relative
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+    if not stripped.get("optimized_bytecode", True):
+        for bytecode in stdlib.rglob("*.opt-[12].pyc"):
+            bytecode.unlink()
 
 
 def _members(root: Path, top: str) -> list[Path]:

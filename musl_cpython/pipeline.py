@@ -2,16 +2,18 @@
 -> cpython -> relocate -> package -> smoke check -> verify."""
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REPO, container, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
-from .context import Context
+from . import REPO, code_identity, container, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
+from .context import Context, publishing
 from .errors import BuildError, SourceUnavailable
 from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
                       python_for, target_for)
@@ -31,7 +33,6 @@ class BuildResult:
     version: str
     target: Target
     info: dict
-    bundled: list[str] = field(default_factory=list)
     verification: dict = field(default_factory=dict)
 
 
@@ -90,7 +91,12 @@ def archive_kinds(recipe: PythonRecipe, arch: str) -> list[str]:
 def verify_all(ctx: Context, archives: list[Path], network: bool) -> dict:
     reports = {}
     for archive in archives:
-        report = verify.verify(ctx, archive, network=network)
+        report = verify.earlier_report(archive, network)
+        if report:
+            say(f"    {archive.name}: verified before, unchanged ({report['summary']['passed']} passed, "
+                f"{report['summary']['skipped']} skipped)")
+        else:
+            report = verify.verify(ctx, archive, network=network)
         reports[archive.name] = report
         if report["summary"]["failed"]:
             failed = [f"{c['group']}: {c['name']}" for c in report["checks"] if c["status"] == "fail"]
@@ -115,21 +121,47 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):
-        python = cpython.build(ctx, recipe, release, target, tools, built, python_for_build)
-    with stage("relocate"):
-        work = ctx.work_dir(target.arch, f"dist-{release.version}")
-        tree = work / "install_only" / "python"
-        shutil.copytree(python.tree, tree, symlinks=True)
-        bundled = make_relocatable(ctx, tree, python, built, tools, patchelf, python_for_build)
-        say(f"    bundled: {', '.join(bundled)}")
-    with stage("package"):
-        archives = write_distributions(ctx, work, tree, recipe, python, target, built, out_dir.absolute())
-        for archive in archives:
-            say(f"    {archive} ({archive.stat().st_size / 2**20:.1f} MiB)")
+        python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
+        if python_tools is not tools:
+            say(f"    PGO: CPython builds with the {python_tools.kind} toolchain in {python_tools.bin_dir}")
+        python = cpython.build(ctx, recipe, release, target, python_tools, built, python_for_build)
+    names = [package.archive_name(release.version, ctx.project.build_tag, target.triple, kind)
+             for kind in archive_kinds(recipe, target.arch)]
+    entry = ctx.cache_dir / "dist" / target.arch / f"{release.version}-{packaged_key(python, built)[:16]}"
+    if all((entry / name).is_file() for name in names):
+        with stage("relocate and package"):
+            say(f"    cached: {entry}")
+    else:
+        with publishing(entry) as staging:
+            with stage("relocate"):
+                work = ctx.work_dir(target.arch, f"dist-{release.version}")
+                tree = work / "install_only" / "python"
+                shutil.copytree(python.tree, tree, symlinks=True)
+                bundled = make_relocatable(ctx, tree, python, built, patchelf, python_for_build)
+                say(f"    bundled: {', '.join(bundled)}")
+            with stage("package"):
+                write_distributions(ctx, work, tree, recipe, python, target, built, staging)
+            shutil.rmtree(work, ignore_errors=True)
+    archives = []
+    for name in names:
+        with publishing(out_dir.absolute() / name) as tmp:
+            shutil.copyfile(entry / name, tmp)
+        archives.append(out_dir.absolute() / name)
+        say(f"    {archives[-1]} ({archives[-1].stat().st_size / 2**20:.1f} MiB)")
     with stage("smoke check"):
         smoke.smoke_check(ctx, archives[0], target, not_built=list(recipe.missing_modules))
-    shutil.rmtree(work, ignore_errors=True)
-    return BuildResult(archives, release.version, target, python.info, bundled)
+    return BuildResult(archives, release.version, target, python.info)
+
+
+def packaged_key(python: cpython.BuiltPython, built) -> str:
+    """What the archives of a build depend on beyond CPython's own cache key:
+    the dependency builds, the code and recipes that relocate and package
+    them, and the host tools that rewrite their ELF files."""
+    tools = [subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+             for tool in (relocate.find_patchelf(), "llvm-strip")]
+    material = {"cpython": python.key, "depends": {name: built[name].key for name in sorted(built)},
+                "code": code_identity(), "tools": tools}
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def _python_for_build(ctx: Context, recipe: PythonRecipe, release: PythonRelease) -> cpython.BuildPython:
@@ -138,7 +170,8 @@ def _python_for_build(ctx: Context, recipe: PythonRecipe, release: PythonRelease
     host = target_for(platform.machine())
     tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
-    python = cpython.build(ctx, recipe, release, host, tools, built)
+    python_tools = toolchain.for_cpython(ctx, host, tools, recipe.profile_guided(host.arch))
+    python = cpython.build(ctx, recipe, release, host, python_tools, built)
     return cpython.build_python(ctx, python, built)
 
 
@@ -147,7 +180,8 @@ def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonReci
     """The three archive kinds of one build, each with the licence texts.
 
     install_only: the tree as python/; install_only_stripped: the same with
-    debug info stripped from every ELF file; <options>-full (.tar.zst):
+    debug info stripped from every ELF file and [stripped]'s parts of the
+    standard library left out; <options>-full (.tar.zst):
     python/PYTHON.json first, then python/install/ (the tree) and python/licenses/.
     """
     version, epoch = python.release.version, ctx.project.source_date_epoch
@@ -155,6 +189,7 @@ def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonReci
     licenses = work / "licenses"
     license_paths = metadata.write_licenses(ctx, licenses, recipe, python, built)
 
+    minor = ".".join(version.split(".")[:2])
     full = work / "full" / "python"
     shutil.copytree(tree, full / "install", symlinks=True)
     shutil.copytree(licenses, full / "licenses")
@@ -165,12 +200,15 @@ def write_distributions(ctx: Context, work: Path, tree: Path, recipe: PythonReci
     stripped = work / "stripped" / "python"
     shutil.copytree(tree, stripped, symlinks=True)
     package.strip_debug_info(stripped)
-    return [
-        package.write_archive(tree.parent, "python", name("install_only"), epoch),
-        package.write_archive(stripped.parent, "python", name("install_only_stripped"), epoch),
-        package.write_archive(full.parent, "python", name(archive_kinds(recipe, target.arch)[2]), epoch,
-                              first=("python/PYTHON.json",)),
-    ]
+    package.trim_for_running(stripped / "lib" / f"python{minor}", recipe.stripped)
+    # Compression is most of packaging's time; zlib and zstd release the GIL.
+    with ThreadPoolExecutor(max_workers=max(1, min(3, ctx.jobs))) as pool:
+        writes = [pool.submit(package.write_archive, tree.parent, "python", name("install_only"), epoch),
+                  pool.submit(package.write_archive, stripped.parent, "python", name("install_only_stripped"),
+                              epoch),
+                  pool.submit(package.write_archive, full.parent, "python",
+                              name(archive_kinds(recipe, target.arch)[2]), epoch, first=("python/PYTHON.json",))]
+        return [write.result() for write in writes]
 
 
 def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:
@@ -179,7 +217,7 @@ def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:
         sources.fetch(ctx, dep.sources, f"{dep.name} {dep.version}")
 
 
-def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, built, tools,
+def make_relocatable(ctx: Context, tree: Path, python: cpython.BuiltPython, built,
                      patchelf: str, python_for_build: cpython.BuildPython | None = None) -> list[str]:
     available = relocate.library_index([b.root / "lib" for b in built.values()])
     bundled = relocate.bundle_libraries(tree, available)

@@ -5,6 +5,7 @@ names) is data in TOML; code only interprets it.
 """
 from __future__ import annotations
 
+import platform
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,11 @@ class Target:
     qemu: str
     cflags: tuple[str, ...] = ()
     zig_cpu: str = ""  # zig's -mcpu, where the target's default CPU assumes too much
+    # Debian's musl-gcc specs for this arch (package musl-tools), and zig's
+    # directory of Linux headers for it: the compiler of PGO builds on a
+    # glibc host of this arch.
+    musl_gcc_specs: str = ""
+    zig_kernel_headers: str = ""
     # Variables every command of a zig build gets for this target only; @ZIG@ is zig.
     zig_environment: dict = field(default_factory=dict)
     # Where Debian has no package of the oldest supported musl for this arch:
@@ -95,9 +101,20 @@ class PythonRecipe:
     arch_configure: dict = field(default_factory=dict)  # arch -> configure arguments after the others
 
     def configure_for(self, arch: str) -> tuple[str, ...]:
-        return (*self.configure, *self.arch_configure.get(arch, ()))
+        arguments = (*self.configure, *self.arch_configure.get(arch, ()))
+        if platform.machine() != arch and "--enable-optimizations" in arguments:
+            # PGO trains the instrumented interpreter on the build machine; a
+            # cross build cannot run it (under qemu it would take hours).
+            arguments = (*arguments, "--disable-optimizations")
+        return arguments
+
+    def profile_guided(self, arch: str) -> bool:
+        """Whether builds for `arch` here use PGO (configure takes the last flag)."""
+        flags = [a for a in self.configure_for(arch) if a in ("--enable-optimizations", "--disable-optimizations")]
+        return bool(flags) and flags[-1] == "--enable-optimizations"
     wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
     stdlib_tests: dict = field(default_factory=dict)  # CPython's own tests: modules, exclusions
+    stripped: dict = field(default_factory=dict)  # what install_only_stripped leaves out
 
     def patch_paths(self) -> list[Path]:
         return [PATCHES / name for name in self.patches]
@@ -223,6 +240,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
             environment=data.get("environment", {}),
             cross_environment=data.get("cross_environment", {}),
             arch_configure=data.get("arch_configure", {}),
+            stripped=data.get("stripped", {}),
             wheels=data.get("wheels", {}),
             stdlib_tests=data.get("stdlib_tests", {}),
         )

@@ -1,5 +1,7 @@
 """The compilers: zig from PyPI (any target, from any host), or the native
 compiler of a musl host (inside Alpine), behind small per-target wrappers.
+PGO builds of CPython on a glibc host of the target's arch use Debian's
+musl-gcc instead of zig: zig's clang has no profile runtime to link.
 
 Build systems get programs named for what they are (`clang` for zig's,
 `gcc` for a native GCC), because configure scripts pick compiler-specific
@@ -28,6 +30,7 @@ from .recipes import Target
 PROGRAMS = {
     "zig": {"cc": "clang", "cxx": "clang++", "ar": "llvm-ar", "ranlib": "llvm-ranlib"},
     "native": {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"},
+    "musl-gcc": {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"},
 }
 
 # What sysconfig records instead of each wrapper: the names a user's machine has.
@@ -147,6 +150,21 @@ def kind_for(target: Target) -> str:
     return "native" if native_possible(target) else "zig"
 
 
+def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: bool) -> Toolchain:
+    """The toolchain CPython builds with: the dependencies' one, except for a
+    PGO build with zig, which needs a compiler that can profile (musl-gcc)."""
+    if tools.kind != "zig" or not profile_guided:
+        return tools
+    if not target.musl_gcc_specs:
+        raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
+                         f"recipes/targets/{target.arch}.toml, or drop --enable-optimizations")
+    require_host_tools(MUSL_GCC_HOST_TOOLS)
+    if not Path(target.musl_gcc_specs).is_file():
+        raise MissingHostTool(f"{target.musl_gcc_specs} is missing: apt-get install musl-tools musl-dev "
+                              "(or run ./bootstrap.sh)")
+    return prepare(ctx, target, "musl-gcc")
+
+
 def write_script(path: Path, text: str) -> None:
     """Write an executable script, replacing it whole and only when it changed."""
     if not path.is_file() or path.read_text() != text:
@@ -156,12 +174,16 @@ def write_script(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
+# What a PGO build with Debian's musl-gcc runs, beyond HOST_TOOLS.
+MUSL_GCC_HOST_TOOLS = {"musl-gcc": "musl-tools", "gcc-ar": "gcc", "gcc-ranlib": "gcc"}
+
+
 def require_host_tools(tools: dict[str, str] = HOST_TOOLS) -> None:
     missing = [name for name in tools if shutil.which(name) is None]
     if missing:
         packages = " ".join(sorted({tools[name] for name in missing}))
-        how = (f"apt-get install {packages} (or run ./bootstrap.sh)" if tools is HOST_TOOLS
-               else f"apk add {packages} (Dockerfile.alpine does)")
+        how = (f"apk add {packages} (Dockerfile.alpine does)" if tools is NATIVE_HOST_TOOLS
+               else f"apt-get install {packages} (or run ./bootstrap.sh)")
         raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: {how}")
 
 
@@ -204,6 +226,16 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
                      "cxx": f"@ZIG@ c++ -target {target.zig_target}{cpu}"}
         tools = {"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"),
                  "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")}
+    elif kind == "musl-gcc":
+        common = dict(zig_target=target.zig_target, through="Debian's GCC with musl's specs", environment="",
+                      more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
+                      link=shlex.quote(" ".join(settings["ldflags"])))
+        headers = "@ZIG_LIB@/libc/include"
+        musl = (f"-specs {target.musl_gcc_specs} -isystem {headers}/{target.zig_kernel_headers} "
+                f"-isystem {headers}/any-linux-any")
+        compilers = {"cc": f"gcc {musl}", "cxx": f"g++ {musl}"}
+        tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
+                 "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
     else:
         common = dict(zig_target=target.zig_target, through="the host's own compiler", environment="",
                       more_maps="", link=shlex.quote(" ".join(settings["ldflags"])))
@@ -213,21 +245,41 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
     scripts = {names[role]: _COMPILER.format(what="C compiler" if role == "cc" else "C++ compiler",
                                              compiler=compiler, **common)
                for role, compiler in compilers.items()}
+    if kind == "musl-gcc":
+        # Debian's GCC names its glibc multiarch, which CPython's configure
+        # compares with the musl platform triplet. And GCC, unlike zig, links
+        # what it finds on the build machine's library path, where 3.11's
+        # setup.py points it (-L/usr/lib/x86_64-linux-gnu: glibc's libm).
+        answer = f'[ "$*" = --print-multiarch ] && {{ echo {target.platform_triplet}; exit 0; }}\n'
+        host_directories = "      -L/lib|-L/lib/*|-L/lib64|-L/usr/lib|-L/usr/lib/*|-L/usr/lib64) continue ;;\n"
+        scripts = {name: text.replace("\nlink=", f"\n{answer}link=", 1).replace(
+            "      -*) ;;\n", host_directories + "      -*) ;;\n", 1) for name, text in scripts.items()}
     scripts.update({names[role]: _TOOL.format(what=what, environment=common["environment"], tool=tool)
                     for role, (what, tool) in tools.items()})
     return scripts
 
 
 def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
-    """Write the wrappers for `kind`: "zig" (any host) or "native" (a musl host's own compiler)."""
+    """Write the wrappers for `kind`: "zig" (any host), "native" (a musl host's
+    own compiler) or "musl-gcc" (Debian's GCC with musl's specs, for PGO)."""
+    # GCC gets the flags of a native GCC build: zig's lld-only options aside, they are the same.
     settings = ctx.project.toolchain if kind == "zig" else ctx.project.native_toolchain
     local_paths = {"@WORK@": ctx.build_dir / "work"}
-    if kind == "zig":
-        zig = zig_executable(settings["version"])
+    if kind in ("zig", "musl-gcc"):
+        zig_version = ctx.project.toolchain["version"]
+        zig = zig_executable(zig_version)
         if not zig.is_file():
             raise BuildError(f"zig executable not found at {zig}")
         local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib"})
-        version = settings["version"]
+    if kind == "zig":
+        version = zig_version
+    elif kind == "musl-gcc":
+        # GCC, binutils and musl are Debian's (bookworm's, pinned by the suite);
+        # the Linux headers are zig's.
+        packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12", "binutils",
+                                   "musl-dev", "musl-tools"], capture_output=True, text=True).stdout
+        version = [zig_version, packages, subprocess.run(["gcc", "--version"], capture_output=True,
+                                                         text=True).stdout]
     else:
         if not native_possible(target):
             raise BuildError(f"the native toolchain builds only on a {target.arch} musl host")

@@ -25,10 +25,11 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerNeedSection
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from . import REPO, emulation, musl, relocate, toolchain
+from . import REPO, code_identity, emulation, musl, relocate, toolchain
 from .archives import safe_extract
 from .context import Context
 from .errors import BuildError, UnsafeArchive
+from .sources import sha256_file
 from .recipes import Target, load_pythons, load_targets
 from .steps import say
 
@@ -810,12 +811,26 @@ def identify(archive: Path) -> tuple[Target, str, str]:
                                 f"{', '.join(t.triple for t in load_targets().values())}")
 
 
+def earlier_report(archive: Path, network: bool) -> dict | None:
+    """The passing report of an earlier verification of these very bytes by
+    this very code (and with the package index, if this run has it), if any."""
+    try:
+        report = json.loads(archive.with_name(archive.name + ".verify.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if (report.get("archive_sha256") == sha256_file(archive) and report.get("code") == code_identity()
+            and report.get("network", False) >= network and report["summary"]["failed"] == 0):
+        return report
+    return None
+
+
 def verify(ctx: Context, archive: Path, network: bool = True) -> dict:
     """Verify an archive and write <archive>.verify.json; failures quarantine it."""
     if not archive.is_file():
         raise VerificationCannotRun(f"{archive}: no such file")
     say(f"    verifying {archive.name}")
     report = Verifier(ctx, archive, network).run()
+    report.update(archive_sha256=sha256_file(archive), code=code_identity(), network=network)
     report_path = archive.with_name(archive.name + ".verify.json")
     report_path.write_text(json.dumps(report, indent=2) + "\n")
     summary = report["summary"]

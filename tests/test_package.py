@@ -66,3 +66,17 @@ def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path
 def test_full_archive_name():
     assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl", "lto-full") == \
         "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-lto-full.tar.zst"
+
+
+def test_stripped_tree_leaves_out_the_test_suite_and_optimised_bytecode(tmp_path):
+    from musl_cpython.package import trim_for_running
+    from musl_cpython.recipes import python_for
+    stdlib = tmp_path / "lib" / "python3.13"
+    for relative in ("test/test_os.py", "idlelib/idle_test/test_x.py", "idlelib/editor.py", "json/__init__.py",
+                     "json/__pycache__/__init__.cpython-313.pyc", "json/__pycache__/__init__.cpython-313.opt-1.pyc",
+                     "json/__pycache__/__init__.cpython-313.opt-2.pyc"):
+        (stdlib / relative).parent.mkdir(parents=True, exist_ok=True)
+        (stdlib / relative).write_text("")
+    trim_for_running(stdlib, python_for("3.13")[0].stripped)
+    left = sorted(p.relative_to(stdlib).as_posix() for p in stdlib.rglob("*") if p.is_file())
+    assert left == ["idlelib/editor.py", "json/__init__.py", "json/__pycache__/__init__.cpython-313.pyc"]

@@ -60,3 +60,26 @@ def test_every_archive_kind_name_is_understood(kind):
     target, version, found = identify(Path(f"cpython-3.13.15+20261121-x86_64-unknown-linux-musl-"
                                            f"{kind}.{extension}"))
     assert (target.arch, version, found) == ("x86_64", "3.13.15", kind)
+
+
+def test_a_report_is_reused_only_for_the_same_bytes_code_and_network(tmp_path):
+    import json
+
+    from musl_cpython import code_identity
+    from musl_cpython.sources import sha256_file
+    from musl_cpython.verify import earlier_report
+    archive = tmp_path / "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-install_only.tar.gz"
+    archive.write_bytes(b"archive bytes")
+    report = {"archive_sha256": sha256_file(archive), "code": code_identity(), "network": False,
+              "summary": {"failed": 0}}
+    path = archive.with_name(archive.name + ".verify.json")
+    path.write_text(json.dumps(report))
+    assert earlier_report(archive, network=False) == report
+    assert earlier_report(archive, network=True) is None  # the wheel checks were skipped then
+    path.write_text(json.dumps(report | {"code": "0" * 64}))
+    assert earlier_report(archive, network=False) is None
+    path.write_text(json.dumps(report | {"summary": {"failed": 1}}))
+    assert earlier_report(archive, network=False) is None
+    path.write_text(json.dumps(report))
+    archive.write_bytes(b"other bytes")
+    assert earlier_report(archive, network=False) is None
