@@ -208,7 +208,7 @@ def load_dependencies() -> dict[str, Dependency]:
 
 
 # Tables a per-version recipe extends rather than replaces.
-_EXTENDED_TABLES = ("missing_modules", "may_be_absent", "wheels")
+_EXTENDED_TABLES = ("missing_modules", "may_be_absent", "wheels", "environment")
 
 
 def load_pythons() -> dict[str, PythonRecipe]:

@@ -174,6 +174,11 @@ def write_script(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
+# Debian's libc.so of musl lacks crypt(3), which every other musl build
+# exports: configure's link test for it fails, though the crypt module links
+# (as a shared object) and loads wherever musl is whole.
+MUSL_GCC_ENVIRONMENT = (("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes"))
+
 # What a PGO build with Debian's musl-gcc runs, beyond HOST_TOOLS.
 MUSL_GCC_HOST_TOOLS = {"musl-gcc": "musl-tools", "gcc-ar": "gcc", "gcc-ranlib": "gcc"}
 
@@ -230,9 +235,11 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
         common = dict(zig_target=target.zig_target, through="Debian's GCC with musl's specs", environment="",
                       more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
                       link=shlex.quote(" ".join(settings["ldflags"])))
+        # Debian's musl-dev leaves out crypt.h with crypt(3); zig's musl
+        # headers are searched after all others, for what Debian's lack.
         headers = "@ZIG_LIB@/libc/include"
         musl = (f"-specs {target.musl_gcc_specs} -isystem {headers}/{target.zig_kernel_headers} "
-                f"-isystem {headers}/any-linux-any")
+                f"-isystem {headers}/any-linux-any -idirafter {headers}/generic-musl")
         compilers = {"cc": f"gcc {musl}", "cxx": f"g++ {musl}"}
         tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
                  "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
@@ -295,6 +302,8 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
     # cache keys do not depend on where the venv, the cache or the build lives.
     described = (version, sorted(scripts.items()), cflags) if kind == "zig" else (kind, version, sorted(
         scripts.items()), cflags)
+    if kind == "musl-gcc":
+        described = (*described, MUSL_GCC_ENVIRONMENT)
     zig_environment = target.zig_environment if kind == "zig" else {}
     if zig_environment:  # only then, so other targets' cache keys stay as they were
         described = (*described, sorted(zig_environment.items()))
@@ -308,5 +317,7 @@ def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
         write_script(bin_dir / name, text)
     extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
                   for name, value in sorted(zig_environment.items()))
+    if kind == "musl-gcc":
+        extra += MUSL_GCC_ENVIRONMENT
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
                      extra_environment=extra)
