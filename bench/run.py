@@ -115,7 +115,9 @@ def run_pyperformance(python: str, label: str, work: Path, mode: str, environmen
     directory.mkdir(parents=True, exist_ok=True)  # holds the venv pyperformance makes for `python`
     output = directory / "results.json"
     output.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "pyperformance", "run", "--python", python, "-b", ",".join(BENCHMARKS),
+    # -E: the driver (this machine's Python) must not read the variables meant
+    # for the candidate (3.11 refuses PYTHONMALLOC=mimalloc); its workers inherit them.
+    argv = [sys.executable, "-E", "-m", "pyperformance", "run", "--python", python, "-b", ",".join(BENCHMARKS),
             "-o", output, *(["--" + mode] if mode != "default" else [])]
     env = dict(os.environ)
     if environment:
@@ -158,7 +160,7 @@ def startup(python: str, work: Path, label: str, extra: dict | None = None) -> d
     output.parent.mkdir(parents=True, exist_ok=True)
     output.unlink(missing_ok=True)
     env = clean_environment(extra)
-    run([sys.executable, "-m", "pyperf", "command", "--quiet", "-o", output, "--", python, "-c", "pass"],
+    run([sys.executable, "-E", "-m", "pyperf", "command", "--quiet", "-o", output, "--", python, "-c", "pass"],
         env={**os.environ, **env}, stdout=subprocess.DEVNULL)
     bench = pyperf.Benchmark.load(str(output))
     totals = []
@@ -228,19 +230,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the sections an interrupted run with the same work directory finished")
     args = parser.parse_args(argv)
     BENCHMARKS[:] = args.benchmarks.split(",")
     ensure_requirements()
     command = " ".join([".venv/bin/python bench/run.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
     work = args.work.absolute()
     work.mkdir(parents=True, exist_ok=True)
+    saved = work / "results.json"
+    earlier = json.loads(saved.read_text()) if args.resume and saved.is_file() else {}
     results: dict = {"machine": machine(), "command": command, "mode": args.mode}
+
+    def section(name: str, measure):
+        """Measure one section, unless a resumed run has it; save after each."""
+        if name in earlier:
+            log(f"{name}: kept from the interrupted run ({earlier['machine']['date']})")
+            results[name] = earlier[name]
+        else:
+            results[name] = measure()
+        saved.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        return results[name]
 
     if args.archive:
         archives = [args.archive.absolute()]
     else:
-        results["builds"] = time_builds(args.python, work, args.jobs)
-        archives = [Path(p) for p in results["builds"]["archives"]]
+        archives = [Path(p) for p in section("builds", lambda: time_builds(args.python, work, args.jobs))["archives"]]
     results["sizes"] = archive_sizes([*archives, *args.sizes])
     install_only = next(p for p in archives if p.name.endswith("-install_only.tar.gz"))
     musl, musl_version = unpack(install_only, work / "musl")
@@ -254,29 +269,33 @@ def main(argv: list[str] | None = None) -> int:
                                                              capture_output=True, text=True).stdout.strip()}
     results["versions"]["pyperformance"] = importlib.metadata.version("pyperformance")
 
-    reference_runs = load_results(run_pyperformance(args.reference, "reference", work, args.mode))
-    musl_runs = load_results(run_pyperformance(musl, "musl", work, args.mode))
-    rows, geomean = ratios(musl_runs, reference_runs)
-    results["runtime"] = {"rows": rows, "geomean": geomean}
-    log(f"runtime geometric mean musl/glibc: {geomean:.3f}")
+    def runtime():
+        reference_runs = load_results(run_pyperformance(args.reference, "reference", work, args.mode))
+        musl_runs = load_results(run_pyperformance(musl, "musl", work, args.mode))
+        rows, geomean = ratios(musl_runs, reference_runs)
+        log(f"runtime geometric mean musl/glibc: {geomean:.3f}")
+        return {"rows": rows, "geomean": geomean}
 
-    results["startup"] = {"musl": startup(musl, work, "musl"), "reference": startup(args.reference, work, "reference")}
-    results["memory"] = {"musl": peak_rss(musl), "reference": peak_rss(args.reference)}
+    section("runtime", runtime)
+    section("startup", lambda: {"musl": startup(musl, work, "musl"),
+                                "reference": startup(args.reference, work, "reference")})
+    section("memory", lambda: {"musl": peak_rss(musl), "reference": peak_rss(args.reference)})
 
-    if args.allocator_archive:
+    def allocator():
         other, other_version = unpack(args.allocator_archive.absolute(), work / "allocator")
         mimalloc = {"PYTHONMALLOC": "mimalloc"}
         plain = load_results(run_pyperformance(other, "allocator-default", work, args.mode))
         with_mimalloc = load_results(run_pyperformance(other, "allocator-mimalloc", work, args.mode, mimalloc))
         rows, geomean = ratios(with_mimalloc, plain)
-        results["allocator"] = {"version": other_version, "archive": args.allocator_archive.name, "rows": rows,
-                                "geomean": geomean,
-                                "memory": {"default": peak_rss(other), "mimalloc": peak_rss(other, mimalloc)},
-                                "startup": {"default": startup(other, work, "allocator-default"),
-                                            "mimalloc": startup(other, work, "allocator-mimalloc", mimalloc)}}
-    (work / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+        return {"version": other_version, "archive": args.allocator_archive.name, "rows": rows, "geomean": geomean,
+                "memory": {"default": peak_rss(other), "mimalloc": peak_rss(other, mimalloc)},
+                "startup": {"default": startup(other, work, "allocator-default"),
+                            "mimalloc": startup(other, work, "allocator-mimalloc", mimalloc)}}
+
+    if args.allocator_archive:
+        section("allocator", allocator)
     args.output.write_text(render(results))
-    log(f"wrote {args.output} (raw results: {work / 'results.json'})")
+    log(f"wrote {args.output} (raw results: {saved})")
     return 0
 
 
@@ -349,6 +368,7 @@ def render(r: dict) -> str:
                   "separately by every build), on this machine's cores. Cold: empty dependency, CPython and "
                   "packaging caches (the verified sources and zig's compiled libc are shared); warm: dependencies "
                   "cached; no-op: everything cached.", "",
+                  *([b["note"], ""] if b.get("note") else []),
                   "| build | total | dependencies | CPython (configure / make with PGO / install) | relocate + package |",
                   "| --- | ---: | ---: | ---: | ---: |"]
         for label in ("cold", "warm", "no-op"):
