@@ -241,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
     saved = work / "results.json"
     earlier = json.loads(saved.read_text()) if args.resume and saved.is_file() else {}
     results: dict = {"machine": machine(), "command": command, "mode": args.mode}
+    if earlier:  # the date of the measurements, not of this rendering
+        results["machine"]["date"] = earlier["machine"]["date"]
 
     def section(name: str, measure):
         """Measure one section, unless a resumed run has it; save after each."""
@@ -374,10 +376,11 @@ def render(r: dict) -> str:
         for label in ("cold", "warm", "no-op"):
             stages = b[label]["stages"]
             parts = [stages.get(f"CPython {v['musl']}: {step}") for step in ("configure", "make", "install")]
-            cpython = " / ".join(f"{p / 60:.1f}" for p in parts if p is not None) or "cached"
+            cpython = " / ".join(f"{p / 60:.1f}" for p in parts if p is not None)
+            cpython = f"{cpython} min" if cpython else "cached"
             packaging = sum(stages.get(s, 0) for s in ("relocate", "package", "relocate and package"))
             lines.append(f"| {label} | {b[label]['seconds'] / 60:.1f} min | {stages.get('dependencies', 0) / 60:.1f} min "
-                         f"| {cpython} min | {packaging / 60:.1f} min |")
+                         f"| {cpython} | {packaging / 60:.1f} min |")
     lines += ["", "## Archive sizes", "", "| archive | MiB |", "| --- | ---: |"]
     lines += [f"| `{s['name']}` | {s['mib']} |" for s in r["sizes"]]
     if "allocator" in r:
