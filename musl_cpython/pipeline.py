@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import REPO, code_identity, container, cpython, dependencies, metadata, package, relocate, smoke, sources, toolchain, verify
+from . import (REPO, code_identity, container, cpython, dependencies, metadata, package, relocate, smoke,
+               sources, toolchain, verify)
 from .context import Context, publishing
 from .errors import BuildError, SourceUnavailable
 from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies,
@@ -127,7 +128,7 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
         python = cpython.build(ctx, recipe, release, target, python_tools, built, python_for_build)
     names = [package.archive_name(release.version, ctx.project.build_tag, target.triple, kind)
              for kind in archive_kinds(recipe, target.arch)]
-    entry = ctx.cache_dir / "dist" / target.arch / f"{release.version}-{packaged_key(python, built)[:16]}"
+    entry = ctx.cache_dir / "dist" / target.arch / f"{release.version}-{packaged_key(python, built, patchelf)[:16]}"
     if all((entry / name).is_file() for name in names):
         with stage("relocate and package"):
             say(f"    cached: {entry}")
@@ -153,12 +154,12 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
     return BuildResult(archives, release.version, target, python.info)
 
 
-def packaged_key(python: cpython.BuiltPython, built) -> str:
+def packaged_key(python: cpython.BuiltPython, built, patchelf: str) -> str:
     """What the archives of a build depend on beyond CPython's own cache key:
     the dependency builds, the code and recipes that relocate and package
     them, and the host tools that rewrite their ELF files."""
     tools = [subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
-             for tool in (relocate.find_patchelf(), "llvm-strip")]
+             for tool in (patchelf, "llvm-strip")]
     material = {"cpython": python.key, "depends": {name: built[name].key for name in sorted(built)},
                 "code": code_identity(), "tools": tools}
     return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()

@@ -64,7 +64,7 @@ _COMPILER = """#!/bin/sh
 # to the host's clang driver, which links against the host's glibc: an empty
 # C input keeps such links in zig's hands. So does standard input ("-") with
 # no language given, which zig would preprocess with the host's headers.
-link={link}
+{answers}link={link}
 expect= inputs= libraries= language=
 for arg in "$@"; do
   shift
@@ -80,7 +80,7 @@ for arg in "$@"; do
       -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
       -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
       -) inputs=1; [ -n "$language" ] || set -- "$@" -x c ;;
-      -*) ;;
+{dropped}      -*) ;;
       *.so|*.so.*) libraries=1 ;;
       *) inputs=1 ;;
     esac
@@ -222,6 +222,7 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
     names = PROGRAMS[kind]
     if kind == "zig":
         common = dict(zig_target=target.zig_target, through="zig", environment=_ZIG_ENVIRONMENT,
+                      answers="", dropped="",
                       more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
                       link=shlex.quote(" ".join(["-dynamic", *settings["ldflags"]])))
         # The CPU goes on every command line, compile and link alike: zig builds
@@ -232,9 +233,15 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
         tools = {"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"),
                  "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")}
     elif kind == "musl-gcc":
+        # Debian's GCC names its glibc multiarch, which CPython's configure
+        # compares with the musl platform triplet. And GCC, unlike zig, links
+        # what it finds on the build machine's library path, where 3.11's
+        # setup.py points it (-L/usr/lib/x86_64-linux-gnu: glibc's libm).
         common = dict(zig_target=target.zig_target, through="Debian's GCC with musl's specs", environment="",
                       more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
-                      link=shlex.quote(" ".join(settings["ldflags"])))
+                      link=shlex.quote(" ".join(settings["ldflags"])),
+                      answers=f'[ "$*" = --print-multiarch ] && {{ echo {target.platform_triplet}; exit 0; }}\n',
+                      dropped="      -L/lib|-L/lib/*|-L/lib64|-L/usr/lib|-L/usr/lib/*|-L/usr/lib64) continue ;;\n")
         # Debian's musl-dev leaves out crypt.h with crypt(3); zig's musl
         # headers are searched after all others, for what Debian's lack.
         headers = "@ZIG_LIB@/libc/include"
@@ -245,22 +252,13 @@ def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
                  "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
     else:
         common = dict(zig_target=target.zig_target, through="the host's own compiler", environment="",
-                      more_maps="", link=shlex.quote(" ".join(settings["ldflags"])))
+                      more_maps="", answers="", dropped="", link=shlex.quote(" ".join(settings["ldflags"])))
         compilers = {"cc": "cc", "cxx": "c++"}
         tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
                  "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
     scripts = {names[role]: _COMPILER.format(what="C compiler" if role == "cc" else "C++ compiler",
                                              compiler=compiler, **common)
                for role, compiler in compilers.items()}
-    if kind == "musl-gcc":
-        # Debian's GCC names its glibc multiarch, which CPython's configure
-        # compares with the musl platform triplet. And GCC, unlike zig, links
-        # what it finds on the build machine's library path, where 3.11's
-        # setup.py points it (-L/usr/lib/x86_64-linux-gnu: glibc's libm).
-        answer = f'[ "$*" = --print-multiarch ] && {{ echo {target.platform_triplet}; exit 0; }}\n'
-        host_directories = "      -L/lib|-L/lib/*|-L/lib64|-L/usr/lib|-L/usr/lib/*|-L/usr/lib64) continue ;;\n"
-        scripts = {name: text.replace("\nlink=", f"\n{answer}link=", 1).replace(
-            "      -*) ;;\n", host_directories + "      -*) ;;\n", 1) for name, text in scripts.items()}
     scripts.update({names[role]: _TOOL.format(what=what, environment=common["environment"], tool=tool)
                     for role, (what, tool) in tools.items()})
     return scripts
