@@ -1,0 +1,52 @@
+"""BENCHMARKS.md from run.py's results, through the template BENCHMARKS.md.j2."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+TEMPLATE = Path(__file__).with_name("BENCHMARKS.md.j2")
+# The goals the tables compare against (issue texts); figures, never assertions.
+TARGETS = {"geomean": 1.00, "startup": 1.05, "cold_min": 25, "warm_min": 6, "noop_s": 30, "stripped_mib": 25}
+
+
+def duration(seconds: float) -> str:
+    """A time with three significant figures and its unit."""
+    for unit, scale in (("s", 1), ("ms", 1e-3), ("µs", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}" if seconds >= 100 * scale else f"{seconds / scale:.3f} {unit}"
+    return f"{seconds * 1e9:.1f} ns"
+
+
+def met(value: float, limit: float) -> str:
+    return "met" if value <= limit else "**not met**"
+
+
+def cpython_stages(stages: dict, version: str) -> str:
+    parts = [stages.get(f"CPython {version}: {step}") for step in ("configure", "make", "install")]
+    shown = " / ".join(f"{p / 60:.1f}" for p in parts if p is not None)
+    return f"{shown} min" if shown else "cached"
+
+
+def packaging_seconds(stages: dict) -> float:
+    return sum(stages.get(s, 0) for s in ("relocate", "package", "relocate and package"))
+
+
+def render(results: dict) -> str:
+    environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                                     autoescape=False)
+    environment.filters.update(time=duration, met=met)
+    template = environment.from_string(TEMPLATE.read_text())
+    startup = results["startup"]
+    text = template.render(r=_Lenient(results), m=results["machine"], v=results["versions"], targets=TARGETS,
+                           startup_ratio=startup["musl"]["pass_median"] / startup["reference"]["pass_median"],
+                           cpython_stages=cpython_stages, packaging_seconds=packaging_seconds)
+    return text.rstrip("\n") + "\n"
+
+
+class _Lenient(dict):
+    """The results, where an optional section that was not measured is simply absent."""
+
+    def __getattr__(self, name):
+        value = self.get(name)
+        return _Lenient(value) if isinstance(value, dict) else value
