@@ -1,8 +1,8 @@
 """Build relocatable, dynamically linked musl CPython distributions.
 
 The modules follow the data flow of a build: recipes -> sources -> toolchain
--> dependencies -> cpython -> relocate -> package -> smoke; pipeline.py runs
-them in that order and cli.py is the command line.
+-> dependencies -> cpython -> relocate -> package -> smoke -> verify;
+pipeline.py runs them in that order and cli.py is the command line.
 """
 import hashlib
 from functools import cache
@@ -14,11 +14,13 @@ REPO = Path(__file__).resolve().parent.parent
 @cache
 def code_identity() -> str:
     """A digest of everything that decides what packaging and verification do
-    with a build: this package's code, the recipes and the patches. Cached
-    archives and verification reports are reused only while it is unchanged."""
+    with a build: this package's code, templates and probes, the recipes and
+    the patches. Cached archives and verification reports are reused only
+    while it is unchanged."""
     digest = hashlib.sha256()
-    for directory, pattern in ((Path(__file__).parent, "*.py"), (REPO / "recipes", "*.toml"),
+    for directory, pattern in ((Path(__file__).parent, "*"), (REPO / "recipes", "*.toml"),
                                (REPO / "patches", "*.patch")):
         for path in sorted(directory.rglob(pattern)):
-            digest.update(f"{path.relative_to(REPO)}\0".encode() + path.read_bytes() + b"\0")
+            if path.is_file() and "__pycache__" not in path.parts:
+                digest.update(f"{path.relative_to(REPO)}\0".encode() + path.read_bytes() + b"\0")
     return digest.hexdigest()

@@ -77,3 +77,10 @@ def single_top_dir(dest: Path) -> Path:
     if len(entries) == 1 and entries[0].is_dir():
         return entries[0]
     return dest
+
+
+def tree_in(root: Path) -> Path:
+    """The install tree in an unpacked distribution archive: python/, or
+    python/install/ in a full archive."""
+    full = root / "python" / "install"
+    return full if (full / "bin").is_dir() else root / "python"

@@ -12,7 +12,7 @@ from . import REPO, container, matrix, pipeline, release, reproduce, sources, st
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
 from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
-from .steps import TAIL_LINES, exit_on_sigterm, say, tail
+from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 
 def _context(args) -> Context:
@@ -32,7 +32,7 @@ def cmd_build(args) -> int:
     missing = result.info.get("missing_modules", {})
     say(f"built in {(time.monotonic() - start) / 60:.1f} min: " + ", ".join(a.name for a in result.archives))
     for name, reason in missing.items():
-        say(f"    not built: {name}: {reason}")
+        detail(f"not built: {name}: {reason}")
     return 0
 
 

@@ -17,17 +17,13 @@ import jinja2
 
 from . import REPO
 from .context import Context
-from .errors import BuildError, UsageError
+from .errors import NoContainerEngine, UsageError
 from .recipes import Target
-from .steps import run, say
+from .steps import detail, run
 
 ENGINES = ("docker", "podman")
 BACKENDS = ("auto", "host", "container")
 TEMPLATE = REPO / "Dockerfile.alpine"
-
-
-class NoContainerEngine(BuildError):
-    exit_code = 2
 
 
 def engine_status() -> tuple[str | None, list[str]]:
@@ -123,5 +119,5 @@ def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
     for argv in commands(ctx, engine, target, version, out_dir, context_dir, dockerfile):
-        say(f"    $ {' '.join(argv[:3])} ... (log: {log}; the inner build's logs: {context_dir / 'build' / 'logs'})")
+        detail(f"$ {' '.join(argv[:3])} ... (log: {log}; the inner build's logs: {context_dir / 'build' / 'logs'})")
         run(f"container {argv[1]}", argv, log=log, cwd=context_dir, env=dict(os.environ))

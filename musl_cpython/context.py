@@ -9,12 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import REPO
-from .errors import BuildError
+from .errors import BuildDirectoryBusy
 from .recipes import Project, load_project
-
-
-class BuildDirectoryBusy(BuildError):
-    exit_code = 2
 
 
 def default_cache_dir() -> Path:

@@ -13,15 +13,15 @@ import re
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archives, sources
-from .context import Context, publishing
+from . import archives, cache, sources
+from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
 from .recipes import PythonRecipe, PythonRelease, Target
-from .steps import run, say, stage
+from .steps import run, stage
 from .toolchain import Toolchain, build_triplet, write_script
 
 INSTALL_PREFIX = "/install"
@@ -46,6 +46,30 @@ class BuildPython:
     generate code, freeze modules, byte-compile and install pip."""
     program: Path  # a wrapper that finds the build's bundled libraries
     key: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything one CPython build is made from."""
+
+    recipe: PythonRecipe
+    release: PythonRelease
+    target: Target
+    toolchain: Toolchain  # CPython's own (for PGO builds it may differ from the dependencies')
+    dependencies: dict[str, BuiltDependency] = field(hash=False)
+    build_python: BuildPython | None = None  # set for cross builds
+
+    @property
+    def version(self) -> str:
+        return self.release.version
+
+    @property
+    def minor(self) -> str:
+        return self.recipe.minor
+
+    @property
+    def profile_guided(self) -> bool:
+        return self.recipe.profile_guided(self.target.arch)
 
 
 def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDependency]) -> BuildPython:
@@ -74,32 +98,33 @@ def _configure_env(recipe: PythonRecipe, project, cross: bool = False) -> dict[s
         # configure insists on llvm-ar for LTO with clang (zig's ar is one); GCC builds ignore it.
         "LLVM_AR": "{ar}",
     }
-    env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
+    env.update({f"ac_cv_func_{name}": "no" for name in project.musl.functions_after_minimum})
     env.update(recipe.environment)
     if cross:
         env.update(recipe.cross_environment)
     return env
 
 
-def cache_key(recipe: PythonRecipe, release: PythonRelease, target: Target, toolchain: Toolchain,
-              project, deps: dict[str, BuiltDependency], python_for_build: BuildPython | None = None) -> str:
+def cache_material(project, job: Job) -> dict:
+    recipe, release, target, deps = job.recipe, job.release, job.target, job.dependencies
     material = {
         "version": release.version,
         "sources": [s.sha256 for s in release.sources],
-        "patches": {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in recipe.patch_paths()},
+        "patches": {name: hashlib.sha256(path.read_bytes()).hexdigest()
+                    for name, path in zip(recipe.patches, recipe.patch_paths())},
         "configure": list(recipe.configure), "env": _configure_env(recipe, project),
         "missing_modules": sorted(recipe.missing_modules),
         "prefix": INSTALL_PREFIX,
         "target": [target.arch, target.zig_target, target.platform_triplet, list(target.cflags)],
-        "toolchain": toolchain.identity,
+        "toolchain": job.toolchain.identity,
         "depends": {name: deps[name].key for name in sorted(deps)},
     }
     if recipe.arch_configure.get(target.arch):  # only then, so other arches' keys stay as they were
         material["arch_configure"] = list(recipe.arch_configure[target.arch])
-    if python_for_build:
-        material["cross"] = {"env": _configure_env(recipe, project, cross=True), "build_python": python_for_build.key,
-                             "host": target.autoconf_host}
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    if job.build_python:
+        material["cross"] = {"env": _configure_env(recipe, project, cross=True),
+                             "build_python": job.build_python.key, "host": target.autoconf_host}
+    return material
 
 
 # Length of the build-time RUNPATH string in every ELF file CPython links.
@@ -172,15 +197,12 @@ def setup_py_states(make_log: str) -> dict[str, str]:
     return states
 
 
-def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
-          toolchain: Toolchain, deps: dict[str, BuiltDependency],
-          python_for_build: BuildPython | None = None) -> BuiltPython:
-    """Build (or take from the cache) one release; with `python_for_build`, as a cross build."""
-    key = cache_key(recipe, release, target, toolchain, ctx.project, deps, python_for_build)
-    entry = ctx.cache_dir / "cpython" / target.arch / f"{release.version}-{key[:16]}"
-    if (entry / "build-info.json").is_file():
-        say(f"    CPython {release.version}: cached")
-        return BuiltPython(release, key, entry, json.loads((entry / "build-info.json").read_text()))
+def build(ctx: Context, job: Job) -> BuiltPython:
+    """Build (or take from the cache) one release; with job.build_python, as a cross build."""
+    recipe, release, target, toolchain = job.recipe, job.release, job.target, job.toolchain
+    entry = cache.entry(ctx.cache_dir / "cpython" / target.arch, release.version, cache_material(ctx.project, job))
+    if entry.found(f"CPython {release.version}"):
+        return BuiltPython(release, entry.key, entry.path, json.loads((entry.path / "build-info.json").read_text()))
 
     _, archive = sources.fetch(ctx, release.sources, f"CPython {release.version}")
     work = ctx.work_dir(target.arch, f"cpython-{release.version}")
@@ -193,31 +215,31 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
     applied = apply_patches(recipe, release.version, src, patch_log)
 
     sysroot = work / "sysroot"
-    deps_root = assemble_sysroot(list(deps.values()), sysroot)
+    deps_root = assemble_sysroot(list(job.dependencies.values()), sysroot)
     values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
               "sysroot": str(sysroot), "ar": toolchain.tool("ar"),
               "cflags": " ".join(toolchain.cflags)}
     env = toolchain.environment(ctx.project.source_date_epoch)
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
-                for k, v in _configure_env(recipe, ctx.project, cross=bool(python_for_build)).items()})
+                for k, v in _configure_env(recipe, ctx.project, cross=bool(job.build_python)).items()})
     configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure_for(target.arch)]
-    if python_for_build:
+    if job.build_python:
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
-                      f"--with-build-python={python_for_build.program}"]
+                      f"--with-build-python={job.build_python.program}"]
 
-    with publishing(entry) as staging:
+    with entry.publish() as staging:
         steps = [
             ("configure", ["./configure", f"--prefix={INSTALL_PREFIX}", *configure]),
             ("make", ["make", f"-j{ctx.jobs}"]),
             ("install", ["make", "install", f"DESTDIR={staging}"]),
         ]
-        if python_for_build:
+        if job.build_python:
             # make install's ensurepip would run the build's Python, whose pip
             # sees its own site-packages and installs nothing; install the
             # bundled pip wheel into the staged tree by its prefix instead.
             # By name from the bundled directory, as ensurepip does, so that no
             # direct_url.json records where the wheel was.
-            steps.append(("pip", [str(python_for_build.program), "-m", "pip", "install", "--no-index",
+            steps.append(("pip", [str(job.build_python.program), "-m", "pip", "install", "--no-index",
                                   f"--find-links={src / 'Lib' / 'ensurepip' / '_bundled'}", "--no-deps",
                                   "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore",
                                   "--ignore-installed", f"--root={staging}", f"--prefix={INSTALL_PREFIX}", "pip"]))
@@ -228,7 +250,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                 run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
             if name == "configure":
                 _check_triplet(src / "Makefile", target, release.version)
-            if name == "make" and recipe.profile_guided(target.arch):
+            if name == "make" and job.profile_guided:
                 _check_profile(src, toolchain, release.version, log)
         info = _build_info(recipe, release, target, src, applied,
                            logs / f"cpython-{release.version}-make.log")
@@ -237,7 +259,7 @@ def build(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Ta
                                "deps": str(deps_root), "toolchain": str(toolchain.bin_dir)}
         (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     shutil.rmtree(work, ignore_errors=True)
-    return BuiltPython(release, key, entry, info)
+    return BuiltPython(release, entry.key, entry.path, info)
 
 
 def _makefile_var(makefile: Path, name: str) -> str:
@@ -255,7 +277,7 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
 def _check_profile(src: Path, toolchain: Toolchain, version: str, log: Path) -> None:
     """CPython's Makefile ignores a failed training run (`|| true`), and the
     optimised build then goes on without a profile: fail here instead."""
-    if toolchain.kind != "zig" and not (src / "Python" / "ceval.gcda").is_file():
+    if toolchain.kind.profiles and not (src / "Python" / "ceval.gcda").is_file():
         raise BuildError(f"CPython {version}: the PGO training run wrote no profile for Python/ceval.c; "
                          f"the instrumented interpreter's output is in {log} (after `-m test --pgo`)")
 

@@ -7,18 +7,17 @@ the toolchain identity and the keys of the dependencies it builds against.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import archives, sources
-from .context import Context, publishing
+from . import archives, cache, sources
+from .context import Context
 from .errors import BuildError
 from .recipes import Dependency, Project, Target, dependency_closure, load_dependencies
-from .steps import run, say, stage
+from .steps import run, stage
 from .toolchain import Toolchain, build_triplet
 
 # The install prefix every dependency is configured with. Their files never
@@ -47,28 +46,28 @@ class BuiltDependency:
 
 def _commands(dep: Dependency) -> list[list[str]]:
     build = dep.build
-    style = build.get("style")
+    style = build.style
     if style == "autotools":
         commands = [
-            ["./configure", "--host={host}", "--build={build}", "--prefix={prefix}", *build.get("configure", [])],
-            ["make", "-j{jobs}", *build.get("make", [])],
-            ["make", *build.get("install", ["install"]), *build.get("make", []), "DESTDIR={destdir}"],
+            ["./configure", "--host={host}", "--build={build}", "--prefix={prefix}", *build.configure],
+            ["make", "-j{jobs}", *build.make],
+            ["make", *build.install, *build.make, "DESTDIR={destdir}"],
         ]
     elif style == "cmake":
         commands = [
-            ["cmake", "-S", build.get("subdir", "."), "-B", "_build", "-DCMAKE_BUILD_TYPE=Release",
+            ["cmake", "-S", build.subdir, "-B", "_build", "-DCMAKE_BUILD_TYPE=Release",
              "-DCMAKE_INSTALL_PREFIX={prefix}", "-DCMAKE_INSTALL_LIBDIR=lib",
              "-DCMAKE_SYSTEM_NAME=Linux", "-DCMAKE_SYSTEM_PROCESSOR={arch}",
              "-DCMAKE_C_COMPILER={cc}", "-DCMAKE_AR={ar}", "-DCMAKE_RANLIB={ranlib}",
-             "-DBUILD_SHARED_LIBS=ON", *build.get("cmake", [])],
+             "-DBUILD_SHARED_LIBS=ON", *build.cmake],
             ["cmake", "--build", "_build", "-j{jobs}"],
             ["env", "DESTDIR={destdir}", "cmake", "--install", "_build"],
         ]
     elif style == "commands":
-        commands = [list(step) for step in build["steps"]]
+        commands = [list(step) for step in build.steps]
     else:
-        raise BuildError(f"{dep.path.name}: unknown build style {style!r}")
-    return commands + [list(step) for step in build.get("after_install", [])]
+        raise BuildError(f"{dep.path.name}: unknown build style {style!r} (autotools, cmake or commands)")
+    return commands + [list(step) for step in build.after_install]
 
 
 def _environment_template(dep: Dependency, project: Project) -> dict[str, str]:
@@ -78,20 +77,20 @@ def _environment_template(dep: Dependency, project: Project) -> dict[str, str]:
     # path there would differ with where the build ran.
     search = bool(dep.depends)
     env = {
-        "CPPFLAGS": " ".join((["-I{deps}/include"] if search else []) + dep.build.get("cppflags", [])),
+        "CPPFLAGS": " ".join((["-I{deps}/include"] if search else []) + list(dep.build.cppflags)),
         "LDFLAGS": "-L{deps}/lib" if search else "",
-        "CFLAGS": " ".join(["{cflags}", *dep.build.get("cflags", [])]),
+        "CFLAGS": " ".join(["{cflags}", *dep.build.cflags]),
         "PKG_CONFIG_LIBDIR": "{deps}/lib/pkgconfig",
         "PKG_CONFIG_SYSROOT_DIR": "{sysroot}",
     }
     # autoconf answers: never use functions the oldest supported musl lacks.
-    env.update({f"ac_cv_func_{name}": "no" for name in project.functions_after_minimum})
+    env.update({f"ac_cv_func_{name}": "no" for name in project.musl.functions_after_minimum})
     return env
 
 
-def cache_key(dep: Dependency, target: Target, toolchain: Toolchain, project: Project,
-              dependency_keys: dict[str, str]) -> str:
-    material = {
+def cache_material(dep: Dependency, target: Target, toolchain: Toolchain, project: Project,
+                   dependency_keys: dict[str, str]) -> dict:
+    return {
         "name": dep.name, "version": dep.version,
         "sources": [s.sha256 for s in dep.sources],
         "commands": _commands(dep), "env": _environment_template(dep, project),
@@ -101,7 +100,6 @@ def cache_key(dep: Dependency, target: Target, toolchain: Toolchain, project: Pr
         "toolchain": toolchain.identity,
         "depends": {name: dependency_keys[name] for name in sorted(dependency_keys)},
     }
-    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
 
 
 def fill(text: str, values: dict[str, str], where: str) -> str:
@@ -165,11 +163,10 @@ def _closure(dep: Dependency, built: dict[str, BuiltDependency]) -> list[BuiltDe
 def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
             built: dict[str, BuiltDependency]) -> BuiltDependency:
     needs = _closure(dep, built)
-    key = cache_key(dep, target, toolchain, ctx.project, {b.recipe.name: b.key for b in needs})
-    entry = ctx.cache_dir / "deps" / target.arch / f"{dep.name}-{dep.version}-{key[:16]}"
-    result = BuiltDependency(dep, key, entry)
-    if entry.is_dir():
-        say(f"    {dep.name} {dep.version}: cached")
+    entry = cache.entry(ctx.cache_dir / "deps" / target.arch, f"{dep.name}-{dep.version}",
+                        cache_material(dep, target, toolchain, ctx.project, {b.recipe.name: b.key for b in needs}))
+    result = BuiltDependency(dep, entry.key, entry.path)
+    if entry.found(f"{dep.name} {dep.version}"):
         return result
     with stage(f"dependency {dep.name} {dep.version} ({target.arch})"):
         _, archive = sources.fetch(ctx, dep.sources, f"{dep.name} {dep.version}")
@@ -181,7 +178,7 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
         log = ctx.logs / target.arch / f"dep-{dep.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
-        with publishing(entry) as staging:
+        with entry.publish() as staging:
             values = placeholder_values(ctx, dep, target, toolchain, staging, deps_root, sysroot)
             commands, extra_env = expanded_plan(dep, ctx.project, values)
             env = toolchain.environment(ctx.project.source_date_epoch) | extra_env
@@ -189,7 +186,7 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
                 run(f"dependency {dep.name}", argv, log=log, cwd=src, env=env)
             _tidy(staging / PREFIX.lstrip("/"))
             (staging / "manifest.json").write_text(json.dumps(
-                {"name": dep.name, "version": dep.version, "key": key, "target": target.arch,
+                {"name": dep.name, "version": dep.version, "key": entry.key, "target": target.arch,
                  "licenses": list(dep.licenses)}, indent=2))
         shutil.rmtree(work, ignore_errors=True)
     return result

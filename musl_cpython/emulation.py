@@ -23,7 +23,7 @@ from pathlib import Path
 
 from . import musl
 from .context import Context
-from .errors import BuildError
+from .errors import EmulationUnavailable
 from .recipes import Target
 
 # Where binfmt_misc is mounted; MUSL_CPYTHON_BINFMT_MISC names another place
@@ -33,26 +33,10 @@ BINFMT = Path(os.environ.get("MUSL_CPYTHON_BINFMT_MISC", "/proc/sys/fs/binfmt_mi
 # Host directories a root gets read-only access to: terminfo for curses.
 SHARED_READ_ONLY = ("/usr/share/terminfo", "/lib/terminfo", "/etc/terminfo")
 
-# Runs as root inside the new namespaces: bind what the run needs, then
-# enter the root. Arguments: root, working directory, directories to bind
-# read-write, "--", read-only ones, "--", the command. $DEV is empty for a
-# bare root, which gets nothing of the host's.
-_ENTER = r"""
-root=$1 wd=$2 mount=$MOUNT unshare=$UNSHARE dev=$DEV; shift 2
-unset MOUNT UNSHARE DEV PWD  # sh exports PWD; the program starts elsewhere
-while [ "$1" != -- ]; do "$mount" --bind "$1" "$root$1"; shift; done; shift
-while [ "$1" != -- ]; do "$mount" --bind -o ro "$1" "$root$1"; shift; done; shift
-[ -z "$dev" ] || "$mount" --rbind /dev "$root/dev"
-exec "$unshare" --root="$root" --wd="$wd" "$@"
-"""
+# Run as root inside the new namespaces: binds what the run needs, then enters the root.
+ENTER_ROOT = Path(__file__).parent / "templates" / "enter-root.sh"
 _TOOLS = ("unshare", "mount", "sh")
 _SYSTEM_PATH = "/usr/sbin:/usr/bin:/sbin:/bin"
-
-
-class EmulationUnavailable(BuildError):
-    """This machine cannot run the target's programs: nothing was judged. Exit code 2."""
-
-    exit_code = 2
 
 
 def runs_directly(target: Target) -> bool:
@@ -104,8 +88,8 @@ class Runner:
         user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
         return [tools["unshare"], *user, "--mount", "--pid", "--fork", "--kill-child",
                 f"--mount-proc={self.root / 'proc'}", "/usr/bin/env", f"MOUNT={tools['mount']}",
-                f"UNSHARE={tools['unshare']}", f"DEV={'' if self.bare else 'bind'}", tools["sh"], "-c", _ENTER,
-                "sh", str(self.root), str(cwd), *self.binds, "--", *read_only, "--", *map(str, argv)]
+                f"UNSHARE={tools['unshare']}", f"DEV={'' if self.bare else 'bind'}", tools["sh"], str(ENTER_ROOT),
+                str(self.root), str(cwd), *self.binds, "--", *read_only, "--", *map(str, argv)]
 
 
 @contextmanager

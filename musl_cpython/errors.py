@@ -1,4 +1,9 @@
-"""Errors the command line turns into one clear message and an exit code."""
+"""Every error the command line turns into one clear message and an exit code.
+
+Exit codes: 1 a build or a check failed; 2 the request cannot be carried out
+here (an unknown name, a missing host tool, an input that is not what it
+claims to be); 130 interrupted (cli.py).
+"""
 
 
 class BuildError(Exception):
@@ -8,13 +13,29 @@ class BuildError(Exception):
 
 
 class UsageError(BuildError):
-    """The request names something that does not exist. Exit code 2."""
+    """The request names something that does not exist, or a recipe is malformed. Exit code 2."""
 
     exit_code = 2
 
 
+class RecipeError(UsageError):
+    """A recipe file says something the schema does not allow; the message names the file and key."""
+
+
 class MissingHostTool(BuildError):
     """A program the build needs is not installed. Exit code 2."""
+
+    exit_code = 2
+
+
+class BuildDirectoryBusy(BuildError):
+    """Another run holds the build directory. Exit code 2."""
+
+    exit_code = 2
+
+
+class NoContainerEngine(BuildError):
+    """--backend container, and no docker or podman answers. Exit code 2."""
 
     exit_code = 2
 
@@ -43,3 +64,15 @@ class StepFailed(BuildError):
     def __init__(self, step, log_path, detail):
         super().__init__(f"step {step!r} failed: {detail}")
         self.step, self.log_path = step, log_path
+
+
+class EmulationUnavailable(BuildError):
+    """This machine cannot run the target's programs: nothing was judged. Exit code 2."""
+
+    exit_code = 2
+
+
+class VerificationCannotRun(BuildError):
+    """Not a verdict on the artifact: the check itself could not start. Exit code 2."""
+
+    exit_code = 2

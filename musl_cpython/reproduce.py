@@ -17,7 +17,7 @@ from pathlib import Path
 from . import pipeline
 from .context import Context
 from .sources import sha256_file
-from .steps import say, stage
+from .steps import detail, stage
 
 
 def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
@@ -43,10 +43,10 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
         same = digests[0] == digests[1]
         for name in sorted(set(digests[0]) | set(digests[1])):
             a, b = digests[0].get(name), digests[1].get(name)
-            say(f"    {'identical' if a == b else 'DIFFERENT'}  {name}\n        {a}\n        {b}")
+            detail(f"{'identical' if a == b else 'DIFFERENT'}  {name}\n    {a}\n    {b}")
         if not same:
             keep = keep or scratch  # the differing archives are what one needs to look at
-            say(f"    both builds are kept in {scratch} for comparison (e.g. with diffoscope)")
+            detail(f"both builds are kept in {scratch} for comparison (e.g. with diffoscope)")
         return same
     finally:
         if keep is None:

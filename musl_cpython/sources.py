@@ -20,7 +20,7 @@ from . import debian
 from .context import Context, publishing
 from .errors import ChecksumMismatch, SourceUnavailable
 from .recipes import SourceFile
-from .steps import say
+from .steps import detail
 
 CHUNK = 1 << 20
 
@@ -70,7 +70,7 @@ def fetch(ctx: Context, alternatives: tuple[SourceFile, ...], what: str) -> tupl
         for src in alternatives:
             candidate = ctx.sources_dir / src.file
             if candidate.is_file():
-                say(f"    {src.file}: from local mirror {ctx.sources_dir}")
+                detail(f"{src.file}: from local mirror {ctx.sources_dir}")
                 return src, _store(ctx, src, lambda tmp: shutil.copyfile(candidate, tmp),
                                    f"local mirror {candidate}")
             tried.append(f"local mirror: no {candidate}")
@@ -90,7 +90,7 @@ def fetch(ctx: Context, alternatives: tuple[SourceFile, ...], what: str) -> tupl
         except SourceUnavailable as e:
             tried.append(str(e))
             continue
-        say(f"    {src.file}: from Debian source package {src.debian}={version}")
+        detail(f"{src.file}: from Debian source package {src.debian}={version}")
         return src, _store(ctx, src, lambda tmp: _apt_get_source(src.debian, version, filename, tmp),
                            f"Debian source package {src.debian}={version}")
     raise SourceUnavailable(f"source unavailable: {what}; tried:\n" +

@@ -21,23 +21,28 @@ import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from . import sources
-from .archives import safe_extract
+from .archives import safe_extract, tree_in
 from .context import Context
-from .errors import BuildError
-from .recipes import load_pythons
-from .steps import say
-from .verify import identify, tree_in
+from .errors import BuildError, UsageError
+from .names import ArchiveName, NotAnArchiveName
+from .recipes import load_pythons, target_for_triple
+from .steps import detail
 
 
 def run(ctx: Context, archive: Path, modules: list[str] | None = None, timeout: int = 1800) -> dict:
-    target, version, _ = identify(archive)
-    minor = ".".join(version.split(".")[:2])
+    try:
+        name = ArchiveName.parse(archive.name)
+    except NotAnArchiveName as e:
+        raise UsageError(str(e)) from None
+    target, version, minor = target_for_triple(name.triple), name.version, name.minor
+    if target is None:
+        raise UsageError(f"{archive.name}: no target recipe for {name.triple}")
     recipe = load_pythons()[minor]
     release = next((r for r in recipe.releases if r.version == version), None)
     if release is None:
         raise BuildError(f"{archive.name}: CPython {version} is not pinned in recipes/python/{minor}.toml")
-    modules = modules or list(recipe.stdlib_tests["modules"])
-    excluded = recipe.stdlib_tests.get("exclude", {})
+    modules = modules or list(recipe.stdlib_tests.modules)
+    excluded = recipe.stdlib_tests.exclude
     results = {}
     with tempfile.TemporaryDirectory(prefix="musl-cpython-tests-") as tmp:
         safe_extract(archive, Path(tmp) / "unpacked")
@@ -68,12 +73,12 @@ def run(ctx: Context, archive: Path, modules: list[str] | None = None, timeout: 
             if code != 0:
                 counts["output_tail"] = output.strip().splitlines()[-15:]
             results[module] = counts
-            say(f"    {module}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
+            detail(f"{module}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
                 f"skipped, {len(counts['excluded'])} excluded ({counts['seconds']} s)")
     summary = {"archive": archive.name, "python": version, "target": target.triple, "modules": results}
     out = archive.with_name(archive.name + ".stdlib-tests.json")
     out.write_text(json.dumps(summary, indent=2) + "\n")
-    say(f"    report: {out}")
+    detail(f"report: {out}")
     if any(r["exit"] != 0 and r["failed"] == 0 for r in results.values()):
         raise BuildError(f"regrtest could not run some modules; see {out}")
     return summary

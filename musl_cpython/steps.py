@@ -1,4 +1,10 @@
-"""Stages with timing, and build commands whose full output goes to a log."""
+"""Output and build commands: a small logger, stages with timing, and
+commands whose full output goes to a log.
+
+The logger has three kinds of line: `say` (a top-level line), `detail` (an
+indented line under the running stage) and `warning` (to stderr). In GitHub
+Actions each stage is folded into a `::group::`.
+"""
 from __future__ import annotations
 
 import os
@@ -13,10 +19,24 @@ from pathlib import Path
 from .errors import StepFailed
 
 TAIL_LINES = 40
+_INDENT = "    "
+
+
+def _in_github_actions() -> bool:
+    return os.environ.get("GITHUB_ACTIONS") == "true"
 
 
 def say(message: str) -> None:
     print(message, flush=True)
+
+
+def detail(message: str) -> None:
+    """A line under the running stage."""
+    say(_INDENT + message.replace("\n", "\n" + _INDENT))
+
+
+def warning(message: str) -> None:
+    print(f"::warning::{message}" if _in_github_actions() else f"warning: {message}", file=sys.stderr, flush=True)
 
 
 def _elapsed(start: float) -> str:
@@ -24,17 +44,30 @@ def _elapsed(start: float) -> str:
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}min"
 
 
+_depth = 0  # GitHub folds one level of groups; nested stages print plainly inside it
+
+
 @contextmanager
 def stage(name: str):
     """Announce a stage, and report how long it took or that it failed."""
+    global _depth
+    fold = _in_github_actions() and _depth == 0
+    if fold:
+        say(f"::group::{name}")
     say(f"==> {name}")
     start = time.monotonic()
+    _depth += 1
     try:
         yield
     except BaseException:
         say(f"<== {name}: failed after {_elapsed(start)}")
         raise
-    say(f"<== {name}: {_elapsed(start)}")
+    else:
+        say(f"<== {name}: {_elapsed(start)}")
+    finally:
+        _depth -= 1
+        if fold:
+            say("::endgroup::")
 
 
 def run(step: str, argv: list[str], *, log: Path, cwd: Path, env: dict[str, str]) -> None:

@@ -1,44 +1,42 @@
-"""The compilers: zig from PyPI (any target, from any host), or the native
-compiler of a musl host (inside Alpine), behind small per-target wrappers.
-PGO builds of CPython on a glibc host of the target's arch use Debian's
-musl-gcc instead of zig: zig's clang has no profile runtime to link.
+"""The compilers, as data: one spec per toolchain kind, and the wrappers
+each one gets, rendered from templates/.
+
+- zig: zig cc from PyPI, for any target from any host.
+- native: the host's own GCC on a musl host of the target's arch (inside Alpine).
+- musl-gcc: Debian's GCC with musl's specs, for PGO builds of CPython on a
+  glibc host of the target's arch (zig's clang has no profile runtime).
 
 Build systems get programs named for what they are (`clang` for zig's,
-`gcc` for a native GCC), because configure scripts pick compiler-specific
-options (CPython's LTO among them) by matching those names in $CC. The
-compiler wrappers add the hardening link flags to every link, and zig's add
+`gcc` for a GCC), because configure scripts pick compiler-specific options
+(CPython's LTO among them) by matching those names in $CC. The compiler
+wrappers add the hardening link flags to every link, and zig's add
 `-dynamic` so that executables ask for musl's loader (zig links executables
 statically unless told otherwise).
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 import platform
 import shlex
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
+
+from .cache import key_of
 from .context import Context
 from .errors import BuildError, MissingHostTool
 from .recipes import Target
 
-# The wrappers' names for each role, per toolchain kind.
-PROGRAMS = {
-    "zig": {"cc": "clang", "cxx": "clang++", "ar": "llvm-ar", "ranlib": "llvm-ranlib"},
-    "native": {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"},
-    "musl-gcc": {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"},
-}
+TEMPLATES = Path(__file__).parent / "templates"
 
-# What sysconfig records instead of each wrapper: the names a user's machine has.
-# Longest first, so that "clang++" is not rewritten as "clang" + "++".
-GENERIC_NAMES = {"clang++": "c++", "clang": "cc", "llvm-ranlib": "ranlib", "llvm-ar": "ar",
-                 "gcc-ranlib": "ranlib", "gcc-ar": "ar", "g++": "c++", "gcc": "cc"}
+# What sysconfig records instead of each role's wrapper: the names a user's machine has.
+GENERIC_NAMES = {"cc": "cc", "cxx": "c++", "ar": "ar", "ranlib": "ranlib"}
 
-# Programs the build runs on the build machine, and the Debian package with each.
+# Programs a build on Debian runs on the build machine, and the Debian package with each.
 HOST_TOOLS = {
     "make": "make",
     "patch": "patch",
@@ -53,52 +51,79 @@ HOST_TOOLS = {
     "dpkg-deb": "dpkg",      # Debian's musl package for verification
 }
 
-_COMPILER = """#!/bin/sh
-# Generated: {what} for {zig_target} through {through}. Hardening flags go on
-# every link, never on compile-only steps, so no build system can drop them.
-# Paths of the build directory and of zig are mapped to fixed names in
-# debug info and macros, so outputs do not depend on where the build ran.{environment}
-# Arguments are rewritten on the way through: zig's linker knows -soname but
-# not its short form -h (CPython's Makefile uses -Wl,-h<name>). And zig hands
-# a link whose only inputs are shared libraries (CPython's libpython3.so stub)
-# to the host's clang driver, which links against the host's glibc: an empty
-# C input keeps such links in zig's hands. So does standard input ("-") with
-# no language given, which zig would preprocess with the host's headers.
-{answers}link={link}
-expect= inputs= libraries= language=
-for arg in "$@"; do
-  shift
-  if [ -n "$expect" ]; then
-    expect=
-  else
-    case "$arg" in
-      -c|-E|-S|-M|-MM) link= ;;
-      -x) expect=1 language=1 ;;
-      -x?*) language=1 ;;
-      -o|-MF|-MT|-MQ|-include|-isystem|-I|-L|-l|-target|-Xlinker) expect=1 ;;
-      -Wl,-h) arg=-Wl,-soname ;;
-      -Wl,-h,*) arg="-Wl,-soname,${{arg#-Wl,-h,}}" ;;
-      -Wl,-h?*) arg="-Wl,-soname,${{arg#-Wl,-h}}" ;;
-      -) inputs=1; [ -n "$language" ] || set -- "$@" -x c ;;
-{dropped}      -*) ;;
-      *.so|*.so.*) libraries=1 ;;
-      *) inputs=1 ;;
-    esac
-  fi
-  set -- "$@" "$arg"
-done
-if [ -n "$link" ] && [ -n "$libraries" ] && [ -z "$inputs" ]; then
-  set -- "$@" -x c /dev/null
-fi
-exec {compiler} -ffile-prefix-map=@WORK@=/build{more_maps} $link "$@"
-"""
+# What a native build inside Alpine runs (it does not verify), and the Alpine
+# package with each: Dockerfile.alpine installs them.
+NATIVE_HOST_TOOLS = {
+    "make": "build-base", "patch": "patch", "perl": "perl", "tclsh": "tcl", "cmake": "cmake",
+    "pkg-config": "pkgconf", "cc": "build-base", "gcc-ar": "build-base", "xz": "xz", "llvm-strip": "llvm",
+}
 
-_TOOL = """#!/bin/sh
-# Generated: {what}.{environment}
-exec {tool} "$@"
-"""
+_GCC_TOOLS = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
+              "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
+_GCC_PROGRAMS = {"cc": "gcc", "cxx": "g++", "ar": "gcc-ar", "ranlib": "gcc-ranlib"}
 
-_ZIG_ENVIRONMENT = "\nexport ZIG_GLOBAL_CACHE_DIR=@ZIG_CACHE@ ZIG_LOCAL_CACHE_DIR=@ZIG_CACHE@"
+
+@dataclass(frozen=True)
+class Kind:
+    """What one toolchain kind is: its wrappers, where it runs, what decides its output."""
+
+    name: str
+    through: str  # what the wrappers call, for their header
+    programs: dict[str, str]  # role (cc, cxx, ar, ranlib) -> the wrapper's name
+    # cc and cxx -> the compiler command; {zig_target}, {cpu} and {musl} are the target's.
+    compilers: dict[str, str]
+    tools: dict[str, tuple[str, str]]  # ar and ranlib -> (what it is, command)
+    flags: str  # the table of recipes/project.toml with its cflags and ldflags
+    host_tools: dict[str, str]  # program -> package that has it
+    install_command: str  # how to install host_tools' packages
+    link_first: tuple[str, ...] = ()  # link flags before the project's
+    runs_zig: bool = False  # the wrappers run zig, which needs its cache directories
+    reads_zig_lib: bool = False  # compiles with zig's headers (zig's directory is mapped away)
+    answers_multiarch: bool = False  # `cc --print-multiarch` answers the musl platform triplet
+    drops_host_library_dirs: bool = False  # -L/usr/lib... never reach the linker
+    profiles: bool = False  # links a profile runtime: can build CPython with PGO
+    environment: tuple[tuple[str, str], ...] = ()  # variables for every build command
+    takes_target_environment: bool = False  # the target's zig_environment applies
+    # Commands whose output decides what the compiler produces (beyond the scripts and flags).
+    version_commands: tuple[tuple[str, ...], ...] = ()
+
+
+KINDS = {
+    "zig": Kind(
+        name="zig", through="zig", flags="toolchain", host_tools=HOST_TOOLS,
+        install_command="apt-get install {packages} (or run ./bootstrap.sh)",
+        programs={"cc": "clang", "cxx": "clang++", "ar": "llvm-ar", "ranlib": "llvm-ranlib"},
+        # The CPU goes on every command line, compile and link alike: zig builds
+        # its own libc and runtime objects for the CPU it is given.
+        compilers={"cc": "@ZIG@ cc -target {zig_target}{cpu}", "cxx": "@ZIG@ c++ -target {zig_target}{cpu}"},
+        tools={"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"), "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")},
+        link_first=("-dynamic",), runs_zig=True, reads_zig_lib=True, takes_target_environment=True),
+    "native": Kind(
+        name="native", through="the host's own compiler", flags="native_toolchain", host_tools=NATIVE_HOST_TOOLS,
+        install_command="apk add {packages} (Dockerfile.alpine does)",
+        programs=_GCC_PROGRAMS, compilers={"cc": "cc", "cxx": "c++"}, tools=_GCC_TOOLS, profiles=True,
+        # The compiler, binutils and musl versions (Alpine packages are not
+        # pinned, the base image is).
+        version_commands=(("cc", "--version"), ("ld", "--version"),
+                          ("apk", "info", "-v", "gcc", "binutils", "musl", "musl-dev"))),
+    "musl-gcc": Kind(
+        name="musl-gcc", through="Debian's GCC with musl's specs", flags="native_toolchain",
+        host_tools={**HOST_TOOLS, "musl-gcc": "musl-tools", "gcc-ar": "gcc", "gcc-ranlib": "gcc"},
+        install_command="apt-get install {packages} (or run ./bootstrap.sh)",
+        programs=_GCC_PROGRAMS,
+        # Debian's musl-dev leaves out crypt.h with crypt(3); zig's musl
+        # headers are searched after all others, for what Debian's lack. The
+        # Linux headers are zig's too, whose version is pinned.
+        compilers={"cc": "gcc {musl}", "cxx": "g++ {musl}"}, tools=_GCC_TOOLS,
+        reads_zig_lib=True, answers_multiarch=True, drops_host_library_dirs=True, profiles=True,
+        # Debian's libc.so of musl lacks crypt(3), which every other musl build
+        # exports: configure's link test for it fails, though the crypt module
+        # links (as a shared object) and loads wherever musl is whole.
+        environment=(("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes")),
+        # GCC, binutils and musl are Debian's (bookworm's, pinned by the suite).
+        version_commands=(("dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12", "binutils", "musl-dev",
+                           "musl-tools"), ("gcc", "--version"))),
+}
 
 
 @dataclass(frozen=True)
@@ -107,12 +132,12 @@ class Toolchain:
     bin_dir: Path
     cflags: tuple[str, ...]
     identity: str  # changes whenever what the wrappers produce may change
-    kind: str = "zig"
-    extra_environment: tuple[tuple[str, str], ...] = ()  # the target's zig_environment, filled in
+    kind: Kind = field(default_factory=lambda: KINDS["zig"])
+    extra_environment: tuple[tuple[str, str], ...] = ()  # the kind's and the target's variables, filled in
 
     def tool(self, role: str) -> str:
         """The wrapper for a role: cc, cxx, ar or ranlib."""
-        return str(self.bin_dir / PROGRAMS[self.kind][role])
+        return str(self.bin_dir / self.kind.programs[role])
 
     @property
     def cc(self) -> str:
@@ -132,37 +157,30 @@ class Toolchain:
         return env
 
 
-# What a native build inside Alpine runs (it does not verify), and the Alpine
-# package with each: Dockerfile.alpine installs them.
-NATIVE_HOST_TOOLS = {
-    "make": "build-base", "patch": "patch", "perl": "perl", "tclsh": "tcl", "cmake": "cmake",
-    "pkg-config": "pkgconf", "cc": "build-base", "gcc-ar": "build-base", "xz": "xz", "llvm-strip": "llvm",
-}
-
-
 def build_triplet() -> str:
     """autoconf's --build: the machine the build runs on."""
     return f"{platform.machine()}-pc-linux-gnu"
 
 
-def kind_for(target: Target) -> str:
+def kind_for(target: Target) -> Kind:
     """The toolchain kind a host build of `target` uses here."""
-    return "native" if native_possible(target) else "zig"
+    return KINDS["native"] if native_possible(target) else KINDS["zig"]
 
 
 def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: bool) -> Toolchain:
     """The toolchain CPython builds with: the dependencies' one, except for a
-    PGO build with zig, which needs a compiler that can profile (musl-gcc)."""
-    if tools.kind != "zig" or not profile_guided:
+    PGO build with a kind that cannot profile, which gets musl-gcc."""
+    if tools.kind.profiles or not profile_guided:
         return tools
     if not target.musl_gcc_specs:
         raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
                          f"recipes/targets/{target.arch}.toml, or drop --enable-optimizations")
-    require_host_tools(MUSL_GCC_HOST_TOOLS)
+    musl_gcc = KINDS["musl-gcc"]
+    require_host_tools(musl_gcc)
     if not Path(target.musl_gcc_specs).is_file():
         raise MissingHostTool(f"{target.musl_gcc_specs} is missing: apt-get install musl-tools musl-dev "
                               "(or run ./bootstrap.sh)")
-    return prepare(ctx, target, "musl-gcc")
+    return prepare(ctx, target, musl_gcc)
 
 
 def write_script(path: Path, text: str) -> None:
@@ -174,22 +192,12 @@ def write_script(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
-# Debian's libc.so of musl lacks crypt(3), which every other musl build
-# exports: configure's link test for it fails, though the crypt module links
-# (as a shared object) and loads wherever musl is whole.
-MUSL_GCC_ENVIRONMENT = (("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes"))
-
-# What a PGO build with Debian's musl-gcc runs, beyond HOST_TOOLS.
-MUSL_GCC_HOST_TOOLS = {"musl-gcc": "musl-tools", "gcc-ar": "gcc", "gcc-ranlib": "gcc"}
-
-
-def require_host_tools(tools: dict[str, str] = HOST_TOOLS) -> None:
-    missing = [name for name in tools if shutil.which(name) is None]
+def require_host_tools(kind: Kind = KINDS["zig"]) -> None:
+    missing = [name for name in kind.host_tools if shutil.which(name) is None]
     if missing:
-        packages = " ".join(sorted({tools[name] for name in missing}))
-        how = (f"apk add {packages} (Dockerfile.alpine does)" if tools is NATIVE_HOST_TOOLS
-               else f"apt-get install {packages} (or run ./bootstrap.sh)")
-        raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: {how}")
+        packages = " ".join(sorted({kind.host_tools[name] for name in missing}))
+        raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: "
+                              + kind.install_command.format(packages=packages))
 
 
 def zig_executable(expected_version: str) -> Path:
@@ -218,104 +226,58 @@ def native_possible(target: Target) -> bool:
     return host_is_musl() and platform.machine() == target.arch
 
 
-def _scripts(kind: str, settings: dict, target: Target) -> dict[str, str]:
-    names = PROGRAMS[kind]
-    if kind == "zig":
-        common = dict(zig_target=target.zig_target, through="zig", environment=_ZIG_ENVIRONMENT,
-                      answers="", dropped="",
-                      more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
-                      link=shlex.quote(" ".join(["-dynamic", *settings["ldflags"]])))
-        # The CPU goes on every command line, compile and link alike: zig builds
-        # its own libc and runtime objects for the CPU it is given.
-        cpu = f" -mcpu={target.zig_cpu}" if target.zig_cpu else ""
-        compilers = {"cc": f"@ZIG@ cc -target {target.zig_target}{cpu}",
-                     "cxx": f"@ZIG@ c++ -target {target.zig_target}{cpu}"}
-        tools = {"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"),
-                 "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")}
-    elif kind == "musl-gcc":
-        # Debian's GCC names its glibc multiarch, which CPython's configure
-        # compares with the musl platform triplet. And GCC, unlike zig, links
-        # what it finds on the build machine's library path, where 3.11's
-        # setup.py points it (-L/usr/lib/x86_64-linux-gnu: glibc's libm).
-        common = dict(zig_target=target.zig_target, through="Debian's GCC with musl's specs", environment="",
-                      more_maps=" -ffile-prefix-map=@ZIG_LIB@=/zig",
-                      link=shlex.quote(" ".join(settings["ldflags"])),
-                      answers=f'[ "$*" = --print-multiarch ] && {{ echo {target.platform_triplet}; exit 0; }}\n',
-                      dropped="      -L/lib|-L/lib/*|-L/lib64|-L/usr/lib|-L/usr/lib/*|-L/usr/lib64) continue ;;\n")
-        # Debian's musl-dev leaves out crypt.h with crypt(3); zig's musl
-        # headers are searched after all others, for what Debian's lack.
-        headers = "@ZIG_LIB@/libc/include"
-        musl = (f"-specs {target.musl_gcc_specs} -isystem {headers}/{target.zig_kernel_headers} "
-                f"-isystem {headers}/any-linux-any -idirafter {headers}/generic-musl")
-        compilers = {"cc": f"gcc {musl}", "cxx": f"g++ {musl}"}
-        tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
-                 "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
-    else:
-        common = dict(zig_target=target.zig_target, through="the host's own compiler", environment="",
-                      more_maps="", answers="", dropped="", link=shlex.quote(" ".join(settings["ldflags"])))
-        compilers = {"cc": "cc", "cxx": "c++"}
-        tools = {"ar": ("GCC's ar, which loads the LTO plugin", "gcc-ar"),
-                 "ranlib": ("GCC's ranlib, which loads the LTO plugin", "gcc-ranlib")}
-    scripts = {names[role]: _COMPILER.format(what="C compiler" if role == "cc" else "C++ compiler",
-                                             compiler=compiler, **common)
-               for role, compiler in compilers.items()}
-    scripts.update({names[role]: _TOOL.format(what=what, environment=common["environment"], tool=tool)
-                    for role, (what, tool) in tools.items()})
-    return scripts
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), undefined=jinja2.StrictUndefined,
+                                keep_trailing_newline=True, autoescape=False)
+_TEMPLATES.filters["quote"] = shlex.quote
 
 
-def prepare(ctx: Context, target: Target, kind: str = "zig") -> Toolchain:
-    """Write the wrappers for `kind`: "zig" (any host), "native" (a musl host's
-    own compiler) or "musl-gcc" (Debian's GCC with musl's specs, for PGO)."""
-    # GCC gets the flags of a native GCC build: zig's lld-only options aside, they are the same.
-    settings = ctx.project.toolchain if kind == "zig" else ctx.project.native_toolchain
+def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, str]:
+    """The wrappers of `kind` for `target`, with @MARKERS@ where local paths go."""
+    headers = "@ZIG_LIB@/libc/include"
+    fields = {"zig_target": target.zig_target, "cpu": f" -mcpu={target.zig_cpu}" if target.zig_cpu else "",
+              "musl": f"-specs {target.musl_gcc_specs} -isystem {headers}/{target.zig_kernel_headers} "
+                      f"-isystem {headers}/any-linux-any -idirafter {headers}/generic-musl"}
+    link = " ".join([*kind.link_first, *ldflags])
+    out = {}
+    for role, command in kind.compilers.items():
+        out[kind.programs[role]] = _TEMPLATES.get_template("compiler.sh.j2").render(
+            what="C compiler" if role == "cc" else "C++ compiler", kind=kind, target=target, link=link,
+            compiler=command.format(**fields))
+    for role, (what, command) in kind.tools.items():
+        out[kind.programs[role]] = _TEMPLATES.get_template("tool.sh.j2").render(what=what, kind=kind, tool=command)
+    return out
+
+
+def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchain:
+    """Write the wrappers of `kind` for `target` and return the toolchain."""
+    if kind.name == "native" and not native_possible(target):
+        raise BuildError(f"the native toolchain builds only on a {target.arch} musl host")
+    settings = getattr(ctx.project, kind.flags)
     local_paths = {"@WORK@": ctx.build_dir / "work"}
-    if kind in ("zig", "musl-gcc"):
-        zig_version = ctx.project.toolchain["version"]
+    facts = [[kind.name]]
+    if kind.runs_zig or kind.reads_zig_lib:
+        zig_version = ctx.project.toolchain.version
         zig = zig_executable(zig_version)
         if not zig.is_file():
             raise BuildError(f"zig executable not found at {zig}")
         local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib"})
-    if kind == "zig":
-        version = zig_version
-    elif kind == "musl-gcc":
-        # GCC, binutils and musl are Debian's (bookworm's, pinned by the suite);
-        # the Linux headers are zig's.
-        packages = subprocess.run(["dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12", "binutils",
-                                   "musl-dev", "musl-tools"], capture_output=True, text=True).stdout
-        version = [zig_version, packages, subprocess.run(["gcc", "--version"], capture_output=True,
-                                                         text=True).stdout]
-    else:
-        if not native_possible(target):
-            raise BuildError(f"the native toolchain builds only on a {target.arch} musl host")
-        # What decides the output besides the scripts: the compiler, binutils and
-        # musl versions (Alpine packages are not pinned, the base image is).
-        version = [subprocess.run(argv, capture_output=True, text=True).stdout
-                   for argv in (["cc", "--version"], ["ld", "--version"], ["apk", "info", "-v", "gcc", "binutils",
-                                                                          "musl", "musl-dev"])
-                   if shutil.which(argv[0])]
-    scripts = _scripts(kind, settings, target)
-    cflags = (*settings["cflags"], *target.cflags)
+        facts.append([zig_version])
+    facts += [subprocess.run(list(argv), capture_output=True, text=True).stdout
+              for argv in kind.version_commands if shutil.which(argv[0])]
+    texts = scripts(kind, target, settings.ldflags)
+    cflags = (*settings.cflags, *target.cflags)
+    target_environment = target.zig_environment if kind.takes_target_environment else {}
     # The identity covers the scripts before local paths are filled in, so
     # cache keys do not depend on where the venv, the cache or the build lives.
-    described = (version, sorted(scripts.items()), cflags) if kind == "zig" else (kind, version, sorted(
-        scripts.items()), cflags)
-    if kind == "musl-gcc":
-        described = (*described, MUSL_GCC_ENVIRONMENT)
-    zig_environment = target.zig_environment if kind == "zig" else {}
-    if zig_environment:  # only then, so other targets' cache keys stay as they were
-        described = (*described, sorted(zig_environment.items()))
-    identity = hashlib.sha256(repr(described).encode()).hexdigest()
-    bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind}"
+    identity = key_of({"facts": facts, "scripts": texts, "cflags": cflags, "environment": list(kind.environment),
+                       "target_environment": target_environment})
+    bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind.name}"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    for name, template in scripts.items():
-        text = template
+    for name, template in texts.items():
         for marker, local in local_paths.items():
-            text = text.replace(marker, shlex.quote(str(local)))
-        write_script(bin_dir / name, text)
+            template = template.replace(marker, shlex.quote(str(local)))
+        write_script(bin_dir / name, template)
     extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
-                  for name, value in sorted(zig_environment.items()))
-    if kind == "musl-gcc":
-        extra += MUSL_GCC_ENVIRONMENT
+                  for name, value in sorted(target_environment.items())) + kind.environment
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
                      extra_environment=extra)

@@ -7,8 +7,10 @@ this glibc host, the `cc` that sysconfig names would be glibc's gcc. uv
 trusts the system's certificate store (UV_SYSTEM_CERTS), as pip does here.
 """
 import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,17 +20,6 @@ from musl_cpython.archives import safe_extract
 pytestmark = pytest.mark.e2e
 
 UV = os.path.join(os.path.dirname(sys.executable), "uv")
-SETUP = """
-from setuptools import Extension, setup
-setup(name="muslprobe", version="1.0", ext_modules=[Extension("muslprobe", ["muslprobe.c"])])
-"""
-EXTENSION = r"""
-#include <Python.h>
-static PyObject *triple(PyObject *self, PyObject *arg) { return PyLong_FromLong(3 * PyLong_AsLong(arg)); }
-static PyMethodDef methods[] = {{"triple", triple, METH_O, NULL}, {NULL, NULL, 0, NULL}};
-static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "muslprobe", NULL, -1, methods};
-PyMODINIT_FUNC PyInit_muslprobe(void) { return PyModule_Create(&module); }
-"""
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +27,7 @@ def sdist(tmp_path_factory):
     """muslprobe-1.0.tar.gz: an sdist whose C extension each flow compiles for musl."""
     base = tmp_path_factory.mktemp("muslprobe")
     project = base / "src"
-    project.mkdir()
-    (project / "setup.py").write_text(SETUP)
-    (project / "muslprobe.c").write_text(EXTENSION)
-    (project / "pyproject.toml").write_text('[build-system]\nrequires = ["setuptools"]\n'
-                                            'build-backend = "setuptools.build_meta"\n')
+    shutil.copytree(Path(__file__).parent / "fixtures" / "muslprobe", project)
     out = base / "dist"
     run([UV, "build", "--sdist", "--python", sys.executable, "--out-dir", out, project],
         {"PATH": "/usr/bin:/bin", "HOME": str(base), "UV_NO_CONFIG": "1", "UV_SYSTEM_CERTS": "1"})

@@ -18,13 +18,13 @@ TARGETS = list(load_targets().values())
 def test_dockerfile_rendered_for_every_target(ctx, target):
     text = container.render_dockerfile(ctx, target)
     settings = load_project().container
-    assert re.fullmatch(r"sha256:[0-9a-f]{64}", settings["alpine_digest"])
-    assert f"FROM --platform={target.docker_platform} {settings['alpine']}@{settings['alpine_digest']}\n" in text
-    assert f"RUN apk add --no-cache build-base {' '.join(settings['packages'])}\n" in text
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", settings.alpine_digest)
+    assert f"FROM --platform={target.docker_platform} {settings.alpine}@{settings.alpine_digest}\n" in text
+    assert f"RUN apk add --no-cache build-base {' '.join(settings.packages)}\n" in text
     assert "COPY requirements.txt " in text and f"MUSL_CPYTHON_IN_CONTAINER={target.arch}" in text
     assert "{{" not in text and "{%" not in text
     # Every tool a native build needs comes from a package the image installs.
-    installed = {"build-base", *settings["packages"]}
+    installed = {"build-base", *settings.packages}
     assert set(toolchain.NATIVE_HOST_TOOLS.values()) <= installed
 
 
@@ -98,7 +98,7 @@ def test_this_machine_builds_through_the_host_path():
 
 def test_native_gcc_wrapper_hardens_every_link(tmp_path):
     """The wrapper the Alpine build uses, run here with the host's GCC."""
-    scripts = toolchain._scripts("native", load_project().native_toolchain, target_for("x86_64"))
+    scripts = toolchain.scripts(toolchain.KINDS["native"], target_for("x86_64"), load_project().native_toolchain.ldflags)
     assert set(scripts) == {"gcc", "g++", "gcc-ar", "gcc-ranlib"}
     assert "--undefined-version" not in scripts["gcc"]  # lld-only
     gcc = tmp_path / "gcc"

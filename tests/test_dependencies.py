@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from musl_cpython import dependencies
+from musl_cpython.cache import key_of
 from musl_cpython.errors import BuildError
 from musl_cpython.recipes import load_dependencies, load_project, load_targets
 
@@ -29,12 +30,13 @@ def test_every_recipe_expands_for_every_target(ctx, tools, arch):
 def test_cache_key_follows_what_shapes_the_build(tools):
     project, target = load_project(), load_targets()["x86_64"]
     zlib = load_dependencies()["zlib"]
-    key = dependencies.cache_key(zlib, target, tools, project, {})
-    assert key == dependencies.cache_key(zlib, target, tools, project, {})
-    changed = replace(zlib, build=zlib.build | {"steps": zlib.build["steps"] + [["true"]]})
-    assert dependencies.cache_key(changed, target, tools, project, {}) != key
-    assert dependencies.cache_key(zlib, target, replace(tools, identity="other"), project, {}) != key
-    assert dependencies.cache_key(zlib, target, tools, project, {"ncurses": "k"}) != key
+
+    def key(dep=zlib, toolchain=tools, depends=None):
+        return key_of(dependencies.cache_material(dep, target, toolchain, project, depends or {}))
+    assert key() == key()
+    assert key(replace(zlib, build=replace(zlib.build, steps=(*zlib.build.steps, ("true",))))) != key()
+    assert key(toolchain=replace(tools, identity="other")) != key()
+    assert key(depends={"ncurses": "k"}) != key()
 
 
 def test_a_build_that_fell_back_to_static_libraries_stops(tmp_path):

@@ -9,38 +9,17 @@ from __future__ import annotations
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 
-from musl_cpython import REPO, emulation, toolchain
+from musl_cpython import REPO, elf, emulation, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.recipes import load_targets
-from musl_cpython.verify import read_elf
 
 TARGETS = load_targets()
 
-# 64-bit time_t on every arch (musl >= 1.2 on 32-bit ones too), a file time
-# past 2038 through utimensat/stat, byte order, and the loader a program gets.
-PROGRAM = r"""
-#include <fcntl.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <sys/stat.h>
-#include <time.h>
-int main(void) {
-    const time_t when = (time_t)INT32_MAX + 400 * 86400;
-    struct timespec times[2] = {{when, 0}, {when, 0}};
-    struct stat st;
-    FILE *f = fopen("stamp.txt", "w");
-    uint32_t word = 0x01020304;
-    if (!f) return 1;
-    fclose(f);
-    if (utimensat(AT_FDCWD, "stamp.txt", times, 0) != 0 || stat("stamp.txt", &st) != 0) return 2;
-    printf("time_t %zu mtime %lld %s pointer %zu\n", sizeof(time_t), (long long)st.st_mtime,
-           *(unsigned char *)&word == 4 ? "little" : "big", sizeof(void *));
-    return 0;
-}
-"""
+PROGRAM = (Path(__file__).parent / "fixtures" / "stamp.c").read_text()
 
 
 def shared_context(tmp_path) -> Context:
@@ -63,7 +42,7 @@ def test_target_programs_run_here(arch, tmp_path):
     compiled = subprocess.run([tools.cc, *tools.cflags, "-O2", str(work / "stamp.c"), "-o", str(program)],
                               capture_output=True, text=True, env=tools.environment(0))
     assert compiled.returncode == 0, compiled.stderr
-    assert read_elf(program).interp == target.musl_loader
+    assert elf.read(program).interp == target.musl_loader
     with emulation.runner(ctx, target, [work]) as runner:
         assert (runner.root is None) == emulation.runs_directly(target)
         result = subprocess.run(runner.argv([program], work), capture_output=True, text=True, cwd=work,

@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from musl_cpython.errors import BuildError
-from musl_cpython.package import archive_name, write_archive
+from musl_cpython.package import write_archive
 
 
 def tree(root, mtime):
@@ -44,9 +44,6 @@ def test_escaping_symlinks_are_refused(tmp_path):
     assert list(tmp_path.glob(".tmp-*")) == []
 
 
-def test_archive_name():
-    assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl") == \
-        "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-install_only.tar.gz"
 
 
 def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path):
@@ -63,9 +60,6 @@ def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path
     assert "python/bin/python3.13" in names
 
 
-def test_full_archive_name():
-    assert archive_name("3.13.15", "20261121", "x86_64-unknown-linux-musl", "lto-full") == \
-        "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-lto-full.tar.zst"
 
 
 def test_stripped_tree_leaves_out_the_test_suite_and_optimised_bytecode(tmp_path):

@@ -69,7 +69,75 @@ def test_dependency_order_puts_libraries_before_their_users():
 def test_project_settings():
     project = load_project()
     assert project.source_date_epoch > 0 and project.build_tag
-    flags = " ".join(project.toolchain["ldflags"])
+    flags = " ".join(project.toolchain.ldflags)
     for flag in ("relro", "now", "noexecstack", "stack-size"):
         assert flag in flags
     assert PATCHES.is_dir()
+
+
+# A recipe that says something the schema does not allow stops the run with
+# exit code 2 and names the file and the key.
+
+@pytest.fixture
+def recipes_copy(tmp_path, monkeypatch):
+    import shutil
+
+    from musl_cpython import recipes
+    copy = tmp_path / "recipes"
+    shutil.copytree(recipes.RECIPES, copy)
+    monkeypatch.setattr(recipes, "RECIPES", copy)
+    return copy
+
+
+def prepend(path, text):
+    path.write_text(text + path.read_text())
+
+
+@pytest.mark.parametrize("file, text, key", [
+    ("targets/x86_64.toml", 'musl_loadr = "/lib/ld-musl-x86_64.so.1"\n', "'musl_loadr'"),
+    ("deps/zlib.toml", 'licence = "Zlib"\n', "'licence'"),
+    ("deps/zlib.toml", '[build.extra]\nx = 1\n', "'build.extra'"),
+    ("python/3.13.toml", 'stripped = {dorp = ["test"]}\n', "'stripped.dorp'"),
+    ("python/common.toml", 'configur = []\n', "'configur'"),
+    ("project.toml", 'build_tgg = "x"\n', "'build_tgg'"),
+])
+def test_a_misspelt_key_names_the_file_and_the_key(recipes_copy, file, text, key):
+    from musl_cpython.errors import RecipeError
+    prepend(recipes_copy / file, text)
+    with pytest.raises(RecipeError) as e:
+        load_project(), load_targets(), load_dependencies(), load_pythons()
+    assert f"recipes/{file}" in str(e.value) and key in str(e.value)
+    assert e.value.exit_code == 2
+
+
+def test_a_value_of_the_wrong_type_is_named(recipes_copy):
+    from musl_cpython.errors import RecipeError
+    path = recipes_copy / "targets" / "aarch64.toml"
+    path.write_text(path.read_text().replace('native_on = ["aarch64"]', 'native_on = "aarch64"'))
+    with pytest.raises(RecipeError, match=r"recipes/targets/aarch64.toml: native_on must be an array"):
+        load_targets()
+
+
+def test_version_ranges_in_common_apply_to_their_versions_only():
+    pythons = load_pythons()
+    assert "libedit" not in pythons["3.9"].depends and "libedit" in pythons["3.10"].depends
+    assert "zstd" in pythons["3.14"].depends and "zstd" not in pythons["3.13"].depends
+    assert "nis" in pythons["3.12"].missing_modules and "nis" not in pythons["3.13"].missing_modules
+    assert "test_sqlite" in pythons["3.10"].stdlib_tests.modules
+    assert "test_sqlite3" in pythons["3.11"].stdlib_tests.modules
+    assert pythons["3.11"].cflags[-1] == "-D_RL_FUNCTION_TYPEDEF"  # 3.11.toml's own, after common's
+    # [may_be_absent] includes what [missing_modules] says, without saying it twice.
+    assert "readline" in pythons["3.9"].absent_allowed() and "readline" not in pythons["3.10"].absent_allowed()
+
+
+@pytest.mark.parametrize("item, message", [
+    ('{value = "x", python = "3.9"}', "python = '3.9' is not a version range"),
+    ('{value = "x", python = ">=3.9", extra = 1}', "a version-ranged item has `python` and one of"),
+    ('{python = ">=3.9"}', "a version-ranged item has `python` and one of"),
+])
+def test_bad_version_ranges_are_named(recipes_copy, item, message):
+    from musl_cpython.errors import RecipeError
+    path = recipes_copy / "python" / "common.toml"
+    path.write_text(path.read_text().replace('license_files = ["LICENSE"]', f'license_files = ["LICENSE", {item}]'))
+    with pytest.raises(RecipeError, match=rf"recipes/python/common.toml: license_files\[1\]: {message}"):
+        load_pythons()

@@ -59,8 +59,8 @@ def test_corrupt_and_truncated_archives_are_skipped(tmp_path, capsys, spoil, why
     bad = archive(tmp_path, version="3.13.5")
     spoil(bad)
     sums, meta = release.write_release(tmp_path)
-    out = capsys.readouterr().out
-    assert f"warning: skipping {bad.name}: {why}" in out
+    err = capsys.readouterr().err
+    assert f"warning: skipping {bad.name}: {why}" in err
     assert bad.name not in sums.read_text() and bad.name not in meta.read_text()
     assert good.name in sums.read_text()
 
@@ -73,10 +73,10 @@ def test_foreign_and_unverified_archives_are_skipped(tmp_path, capsys):
     other = tmp_path / "cpython-3.13.2+x-vax-unknown-linux-musl-install_only.tar.gz"
     other.write_bytes(b"")
     sums, _ = release.write_release(tmp_path)
-    out = capsys.readouterr().out
+    err = capsys.readouterr().err
     for path, why in ((foreign, "holds no python/bin/python3"), (unverified, "no verification report"),
                       (failed, "failed verification"), (other, "no target recipe")):
-        assert f"skipping {path.name}: {why}" in out
+        assert f"warning: skipping {path.name}: {why}" in err
         assert path.name not in sums.read_text()
 
 

@@ -1,9 +1,11 @@
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from musl_cpython import relocate
+from musl_cpython import elf, relocate
 from musl_cpython.errors import BuildError
 
 LIB = "int answer(void) { return 42; }\n"
@@ -34,8 +36,8 @@ def test_bundled_tree_runs_anywhere(built, tmp_path):
     bundled = relocate.bundle_libraries(tree, relocate.library_index([deps]))
     assert bundled == ["libanswer.so.1"]
     relocate.set_runpaths(tree, patchelf)
-    assert relocate.dynamic_info(tree / "bin" / "prog")["runpath"] == ["$ORIGIN/../lib"]
-    assert relocate.dynamic_info(tree / "lib" / "libanswer.so.1")["runpath"] == []
+    assert elf.read(tree / "bin" / "prog").runpath == ("$ORIGIN/../lib",)
+    assert elf.read(tree / "lib" / "libanswer.so.1").runpath == ()
     assert str(deps).encode() not in (tree / "bin" / "prog").read_bytes()
     shutil.rmtree(deps)  # the build-time location is gone
     moved = tmp_path / "elsewhere" / "with space" / "python"
@@ -77,7 +79,47 @@ def test_a_removed_runpath_leaves_no_trace_of_the_build_directory(compile_c, tmp
     (tree / "lib").mkdir(parents=True)
     module = tree / "lib" / "module.so"
     compile_c(LIB, module, "-shared", "-fPIC", f"-Wl,-rpath,{build_dir}")
-    assert relocate.dynamic_info(module)["runpath"] == [str(build_dir)]
+    assert elf.read(module).runpath == (str(build_dir),)
     relocate.set_runpaths(tree, relocate.find_patchelf())
-    assert relocate.dynamic_info(module)["runpath"] == []
+    assert elf.read(module).runpath == ()
     assert str(build_dir).encode() not in module.read_bytes()
+
+
+def test_scripts_naming_the_build_interpreter_find_the_one_beside_them(tmp_path):
+    """make install writes #!/install/bin/python3.X; a cross build's pip names the build's Python."""
+    bin_dir = tmp_path / "python" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "pip3").write_text("#!/install/bin/python3.13\nimport sys\nprint('pip', sys.argv[1:])\n")
+    (bin_dir / "idle3").write_text("#!/b/toolchain/python-for-build-3.13.15\nprint('idle')\n")
+    (bin_dir / "2to3").write_text("#!/bin/sh\necho shell\n")
+    (bin_dir / "python3").symlink_to(sys.executable)
+    for path in bin_dir.iterdir():
+        path.chmod(0o755)
+    fixed = relocate.fix_shebangs(bin_dir, "python3")
+    assert [p.name for p in fixed] == ["pip3"]  # idle3's interpreter is not a bin/python*
+    moved = tmp_path / "somewhere else" / "bin"
+    shutil.move(bin_dir, moved)
+    out = subprocess.run([str(moved / "pip3"), "install", "x"], capture_output=True, text=True,
+                         env={"PATH": "/usr/bin:/bin"})
+    assert out.returncode == 0 and out.stdout == "pip ['install', 'x']\n", out.stderr
+    assert (moved / "2to3").read_text() == "#!/bin/sh\necho shell\n"
+
+
+def test_bytecode_is_compiled_again_for_the_install_prefix_and_by_hash(tmp_path):
+    import importlib.util
+    tree = tmp_path / "python"
+    package = tree / "lib" / "python3.13" / "site-packages" / "pkg"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("VALUE = 1\n")
+    relocate.recompile(Path(sys.executable), tree, [tree / "lib"], 1763683200, levels=(0, 1))
+    tag = sys.implementation.cache_tag
+    pyc = package / "__pycache__" / f"__init__.{tag}.pyc"
+    assert (package / "__pycache__" / f"__init__.{tag}.opt-1.pyc").is_file()
+    data = pyc.read_bytes()
+    assert int.from_bytes(data[4:8], "little") & 1  # validated by source hash, not mtime
+    assert b"/install/lib/python3.13/site-packages/pkg/__init__.py" in data
+    assert str(tmp_path).encode() not in data
+    first = data
+    relocate.recompile(Path(sys.executable), tree, [tree / "lib"], 1763683200, levels=(0, 1))
+    assert pyc.read_bytes() == first
+    assert importlib.util.source_hash(b"VALUE = 1\n") == data[8:16]

@@ -64,7 +64,7 @@ def test_killed_run_leaves_nothing_and_is_cleaned_up(tmp_path):
 
 
 def test_a_build_directory_serves_one_run_at_a_time(ctx):
-    from musl_cpython.context import BuildDirectoryBusy
+    from musl_cpython.errors import BuildDirectoryBusy
     with ctx.exclusive():
         with pytest.raises(BuildDirectoryBusy, match="is in use by pid") as e:
             with ctx.exclusive():

@@ -1,45 +1,20 @@
 import subprocess
+from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
 
-from musl_cpython import toolchain
+from musl_cpython import elf, toolchain
 from musl_cpython.errors import MissingHostTool
-from musl_cpython.relocate import dynamic_info
 
-THREADS = r"""
-#define _GNU_SOURCE
-#include <pthread.h>
-#include <stdio.h>
-static void *report(void *arg) {
-    pthread_attr_t attr; size_t size;
-    pthread_getattr_np(pthread_self(), &attr);
-    pthread_attr_getstacksize(&attr, &size);
-    printf("%zu\n", size);
-    return arg;
-}
-int main(void) { pthread_t t; pthread_create(&t, 0, report, 0); pthread_join(t, 0); return 0; }
-"""
-
-
-def segments(path):
-    with open(path, "rb") as f:
-        return {seg["p_type"]: dict(seg.header) for seg in ELFFile(f).iter_segments()} | {
-            "interp": next((seg.get_interp_name() for seg in ELFFile(f).iter_segments()
-                            if seg["p_type"] == "PT_INTERP"), None)}
+THREADS = (Path(__file__).parent / "fixtures" / "threads.c").read_text()
 
 
 def test_executables_are_dynamic_musl_and_hardened(compile_c, tmp_path):
-    exe = compile_c(THREADS, tmp_path / "threads")
-    seg = segments(exe)
-    assert seg["interp"] == "/lib/ld-musl-x86_64.so.1"
-    assert "PT_GNU_RELRO" in seg
-    assert seg["PT_GNU_STACK"]["p_flags"] & 1 == 0  # not executable
-    assert dynamic_info(exe)["needed"] == ["libc.so"]
-    with open(exe, "rb") as f:
-        dyn = ELFFile(f).get_section_by_name(".dynamic")
-        flags = {t.entry.d_tag: t.entry.d_val for t in dyn.iter_tags()}
-    assert flags.get("DT_FLAGS", 0) & 0x8  # DF_BIND_NOW
+    info = elf.read(compile_c(THREADS, tmp_path / "threads"))
+    assert info.interp == "/lib/ld-musl-x86_64.so.1"
+    assert info.has_relro and info.has_stack_header and not info.exec_stack
+    assert info.needed == ("libc.so",)
+    assert info.flags & elf.DF_BIND_NOW
 
 
 def test_threads_get_two_mebibyte_stacks(compile_c, tmp_path):
@@ -72,7 +47,7 @@ def test_wrong_zig_version_is_refused():
 def test_short_soname_flag_is_understood(compile_c, tmp_path, flag):
     """CPython's Makefile names libpython with -Wl,-h, which zig's linker does not know."""
     lib = compile_c("int f(void) { return 1; }", tmp_path / "libshort.so", "-shared", flag)
-    assert dynamic_info(lib)["soname"] == "libshort.so.1"
+    assert elf.read(lib).soname == "libshort.so.1"
 
 
 def test_link_of_shared_libraries_alone_stays_musl(compile_c, tools, tmp_path):
@@ -82,8 +57,8 @@ def test_link_of_shared_libraries_alone_stays_musl(compile_c, tools, tmp_path):
     stub = tmp_path / "libstub.so"
     subprocess.run([tools.cc, "-shared", "-Wl,--no-as-needed", "-o", str(stub), "-Wl,-hlibstub.so", str(base)],
                    check=True, env=tools.environment(0))
-    info = dynamic_info(stub)
-    assert info["needed"] == ["libbase.so.1"] and info["soname"] == "libstub.so"
+    info = elf.read(stub)
+    assert info.needed == ("libbase.so.1",) and info.soname == "libstub.so"
 
 
 def test_standard_input_is_preprocessed_with_musl_headers(tools):
@@ -94,3 +69,23 @@ def test_standard_input_is_preprocessed_with_musl_headers(tools):
     search = result.stderr.split("search starts here:")[-1].split("End of search list.")[0].split()
     assert search and all("/usr/include" not in d for d in search), search
     assert any(d.endswith("x86_64-linux-musl") for d in search), search
+
+
+@pytest.mark.parametrize("kind", sorted(toolchain.KINDS))
+def test_generated_wrappers_pass_shellcheck(kind, tmp_path):
+    """Every kind's wrappers for every target, as rendered from templates/, and the root-entering script."""
+    import shutil
+
+    from musl_cpython.recipes import load_targets
+    shellcheck = shutil.which("shellcheck")
+    if shellcheck is None:
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck, or run ./bootstrap.sh)")
+    scripts = []
+    for target in load_targets().values():
+        for name, text in toolchain.scripts(toolchain.KINDS[kind], target, ("-Wl,-z,now",)).items():
+            path = tmp_path / f"{target.arch}-{name}"
+            path.write_text(text)
+            scripts.append(str(path))
+    scripts.append(str(toolchain.TEMPLATES / "enter-root.sh"))
+    result = subprocess.run([shellcheck, "--shell=sh", *scripts], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

@@ -57,9 +57,8 @@ def test_every_archive_kind_name_is_understood(kind):
     from pathlib import Path
     from musl_cpython.verify import identify
     extension = "tar.zst" if kind.endswith("full") else "tar.gz"
-    target, version, found = identify(Path(f"cpython-3.13.15+20261121-x86_64-unknown-linux-musl-"
-                                           f"{kind}.{extension}"))
-    assert (target.arch, version, found) == ("x86_64", "3.13.15", kind)
+    target, name = identify(Path(f"cpython-3.13.15+20261121-x86_64-unknown-linux-musl-{kind}.{extension}"))
+    assert (target.arch, name.version, name.flavour) == ("x86_64", "3.13.15", kind)
 
 
 def test_a_report_is_reused_only_for_the_same_bytes_code_and_network(tmp_path):

@@ -1,0 +1,205 @@
+"""The checks that need this machine as well as the interpreter: installers
+(venv, pip and the package index, a C extension compiled here), leaks of
+build paths, and the run in a bare root."""
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
+
+from .. import REPO, emulation, musl, relocate, toolchain
+from ..archives import safe_extract, tree_in
+from .checks import Fail, Report, Skip
+from .session import Session, last_line
+
+MUSLLINUX_PIP = (21, 2)  # pip's first release that knows musllinux tags (PEP 656)
+
+
+def _dotted(version: tuple[int, ...]) -> str:
+    return ".".join(map(str, version))
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", text or "")[:2])
+
+
+def certificate(session: Session) -> dict:
+    """A certificate and key for the TLS check, or why there is none."""
+    if shutil.which("openssl") is None:
+        return {"skip": "the host has no openssl command to make a certificate (apt-get install openssl)"}
+    cert, key = session.home / "cert.pem", session.home / "key.pem"
+    result = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        capture_output=True, text=True)
+    if result.returncode != 0:
+        return {"fail": f"openssl req: {last_line(result)}"}
+    return {"cert": str(cert), "key": str(key)}
+
+
+def make_venv(session: Session, network: bool, bundled_pip: str | None) -> tuple[Path, str]:
+    """A venv of the archive's interpreter whose pip knows musllinux tags: the
+    venv and a note on what was done to its pip (the venv gets the pip the
+    release bundles, `bundled_pip`). Raises Skip or Fail."""
+    venv = session.home / "venv"
+    result = session.python(session.tree / "bin" / "python3", "-m", "venv", venv)
+    if result.returncode != 0:
+        raise Fail(f"python -m venv: {last_line(result)}")
+    python = venv / "bin" / "python"
+    bundled = _version(bundled_pip)
+    if bundled >= MUSLLINUX_PIP:
+        return venv, ""
+    # What a user of this release does first: its pip cannot see musllinux wheels.
+    if not network:
+        raise Skip(f"the bundled pip {_dotted(bundled)} predates musllinux tags, and --offline forbids "
+                   "upgrading it")
+    upgrade = session.python(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                             f"pip>={_dotted(MUSLLINUX_PIP)}")
+    if upgrade.returncode != 0:
+        raise Fail(f"upgrading the bundled pip: {last_line(upgrade)}")
+    now = _version(session.python(python, "-c", "import pip; print(pip.__version__)").stdout)
+    return venv, f" (the venv's pip upgraded from {_dotted(bundled)} to {_dotted(now)})"
+
+
+def install_wheels(session: Session, wheels: dict[str, str], venv: Path | None, wheel_arch: str,
+                   minor: str) -> tuple[Path, dict, list[str], str]:
+    """Install the recipe's wheels where the archive's interpreter imports
+    them: the program to import with, its environment, the modules, and
+    what was installed. Raises Skip or Fail."""
+    env = session.env()
+    if session.runner.root is None:  # this machine runs the target: pip in the venv, from the index
+        if venv is None:
+            raise Skip("no venv to install into (see installers.venv)")
+        result = session.python(venv / "bin" / "python", "-m", "pip", "install", "--only-binary=:all:",
+                                "--disable-pip-version-check", "--no-input", *wheels, env=env)
+        if result.returncode != 0:
+            raise Fail(f"pip install: {last_line(result)}")
+        installed = "; ".join(re.findall(r"Successfully installed (.*)", result.stdout))
+        return venv / "bin" / "python", env, list(wheels.values()), installed
+    # Another arch: this machine's pip downloads the target's musllinux wheels
+    # (a root has no network set up) and installs them into a directory.
+    platforms = [f"--platform=musllinux_1_{n}_{wheel_arch}" for n in (2, 1)]
+    selection = [*platforms, f"--python-version={minor}", "--implementation=cp", "--only-binary=:all:",
+                 "--disable-pip-version-check", "--no-input"]
+    wheelhouse, site = session.home / "wheelhouse", session.home / "site-packages"
+    found, absent = [], []
+    for distribution in wheels:
+        download = subprocess.run([sys.executable, "-m", "pip", "download", "-q", *selection, "-d", str(wheelhouse),
+                                   distribution], capture_output=True, text=True, timeout=900)
+        if download.returncode == 0 and _has_musllinux_wheel(wheelhouse, distribution):
+            found.append(distribution)
+        elif download.returncode == 0 or "No matching distribution" in download.stderr:
+            # None, or only a pure-Python placeholder (pydantic-core 0.0.1 on riscv64), which proves nothing.
+            absent.append(distribution)
+        else:
+            raise Fail(f"pip download {distribution}: {last_line(download)}")
+    if not found:
+        raise Skip(f"the package index has no musllinux wheel for {wheel_arch} of {', '.join(absent)}")
+    # Requires-Python was matched against the target's version by the download.
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "-q", *selection, "--no-index",
+                              "--ignore-requires-python", f"--find-links={wheelhouse}", f"--target={site}", *found],
+                             capture_output=True, text=True, timeout=900)
+    if install.returncode != 0:
+        raise Fail(f"pip install --target: {last_line(install)}")
+    files = sorted(path.name for path in wheelhouse.glob("*.whl"))
+    none = f"; no musllinux wheel for {wheel_arch} on the index: {', '.join(absent)}" if absent else ""
+    return (session.tree / "bin" / "python3", {**env, "PYTHONPATH": str(site)}, [wheels[d] for d in found],
+            f"{', '.join(found)} from {', '.join(files)}{none}")
+
+
+def _has_musllinux_wheel(wheelhouse: Path, distribution: str) -> bool:
+    """A wheel of `distribution` built for a musllinux platform is in `wheelhouse`;
+    pure-Python wheels of it are removed, so they are not installed in its place."""
+    found = False
+    for wheel in wheelhouse.glob("*.whl"):
+        name, _, _, tags = parse_wheel_filename(wheel.name)
+        if name == canonicalize_name(distribution):
+            if any(tag.platform.startswith("musllinux_") for tag in tags):
+                found = True
+            else:
+                wheel.unlink()
+    return found
+
+
+def compile_extension(session: Session, facts: dict, minor: str) -> Path:
+    """hello.c compiled with zig cc from what sysconfig and python3-config say;
+    the file it is. Raises Fail."""
+    if "missing" in facts:
+        raise Fail(f"the interpreter did not report its sysconfig: {facts['missing']}")
+    tools = toolchain.prepare(session.ctx, session.target)
+    config = session.tree / "bin" / f"python{minor}-config"
+    suffix = subprocess.run([str(config), "--extension-suffix"], capture_output=True, text=True)
+    if suffix.returncode != 0:
+        raise Fail(f"python3-config --extension-suffix: {last_line(suffix)}")
+    if suffix.stdout.strip() != facts["EXT_SUFFIX"]:
+        raise Fail(f"python3-config says {suffix.stdout.strip()}, sysconfig says {facts['EXT_SUFFIX']}")
+    build = session.home / "ext"
+    build.mkdir()
+    source = build / "hello.c"
+    shutil.copyfile(session.probes / "hello.c", source)
+    out = build / f"hello{facts['EXT_SUFFIX']}"
+    # sysconfig says "cc -shared"; "cc" on this machine is glibc's, so the
+    # musl compiler stands in for the first word only. The include path goes
+    # in as one argument: python3-config --includes cannot quote the space
+    # this check puts in the path.
+    argv = [tools.cc, f"-I{facts['include']}", *facts["CFLAGS"].split(), *facts["CCSHARED"].split(),
+            *facts["LDSHARED"].split()[1:], str(source), "-o", str(out)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=tools.environment(0))
+    if result.returncode != 0:
+        raise Fail(f"compile: {result.stderr.strip()[-300:]}")
+    return out
+
+
+def leaks(session: Session) -> str:
+    zig_dir = toolchain.zig_executable(session.ctx.project.toolchain.version).parent
+    forbidden = [str(session.ctx.build_dir), str(session.ctx.cache_dir), str(zig_dir), str(REPO)]
+    found = relocate.find_leaks(session.tree, forbidden)
+    if found:
+        raise Fail("; ".join(found[:10]))
+    return "checked against " + ", ".join(forbidden)
+
+
+def isolated(session: Session, archive: Path, not_built, root: Path) -> str:
+    """The interpreter in a root holding only the oldest musl's loader and the tree."""
+    target = session.target
+    loader = root / target.musl_loader.lstrip("/")
+    loader.parent.mkdir(parents=True)
+    shutil.copyfile(musl.libc_path(musl.musl_root(session.ctx, target), target), loader)
+    loader.chmod(0o755)
+    safe_extract(archive, root)
+    inside = "/" + str(tree_in(root).relative_to(root))
+    modules = [m for m in ("ssl", "sqlite3", "ctypes", "decimal", "lzma", "bz2", "zlib", "uuid", "readline",
+                           "curses") if m not in not_built]
+    code = f"import {', '.join(modules)}; print('ok')"
+    # musl finds $ORIGIN of the main program through /proc/self/exe, so the
+    # root gets a /proc of its own: a fresh proc mount in a private mount and
+    # PID namespace (nothing from the host's files).
+    (root / "proc").mkdir()
+    if emulation.missing_tools():
+        raise Skip("; ".join(emulation.missing_tools()))
+    runner = emulation.Runner(root, bare=True)
+    result = session.python(Path(f"{inside}/bin/python3"), "-c", code, env={}, cwd=Path("/"), runner=runner)
+    if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed|"
+                                            r"Permission denied", result.stderr):
+        raise Skip(f"this machine forbids chroot/namespaces: {last_line(result)}")
+    if result.returncode != 0 or result.stdout.strip() != "ok":
+        raise Fail(last_line(result))
+    return f"only {target.musl_loader}, {inside} and a fresh /proc in the root, empty environment"
+
+
+def facts(results: dict) -> dict:
+    """The facts probe's answer (what sysconfig and pip say), or why there is none."""
+    status, text = results.get("facts.build", ("fail", "no answer"))
+    return json.loads(text) if status == "pass" else {"missing": text}
+
+
+def record(report: Report, results: dict, *check_ids: str, suffix: str = "") -> None:
+    """Put probe answers into the report."""
+    for check_id in check_ids:
+        status, text = results[check_id]
+        report.add(check_id, status, text + (suffix if status == "pass" else ""))

@@ -1,0 +1,428 @@
+"""What verification asks of a built interpreter, run by that interpreter.
+
+Every check is a unittest test whose id is `<group>.<name>` (the class's
+`group` and the method name without `test_`). The checks answer in JSON,
+one line each on standard output: {"id": ..., "status": "running"} as a
+check starts, then {"id": ..., "status": "pass"|"fail"|"skip", "detail": ...}.
+If the interpreter dies in a check, the last "running" line names it.
+
+It runs on every CPython the project builds (3.9 and later), with only the
+standard library (and pip's vendored packaging). By hand:
+
+    python3 interpreter.py --config config.json [CHECK_ID ...]
+
+where config.json holds what the checks expect (see Config); with no ids,
+every check runs.
+"""
+import argparse
+import json
+import os
+import sys
+import unittest
+
+
+class Config:
+    """What the host expects of this interpreter (the keys of config.json)."""
+
+    def __init__(self, values):
+        self.tree = values["tree"]  # the unpacked install tree
+        self.triplet = values["triplet"]  # e.g. x86_64-linux-musl
+        self.byteorder = values["byteorder"]
+        self.wheel_platform = values["wheel_platform"]  # e.g. musllinux_1_2_x86_64
+        self.home = values["home"]  # a writable directory
+        self.not_built = values.get("not_built", {})  # module -> why
+        self.absent_allowed = values.get("absent_allowed", {})  # module -> why it may fail to import
+        self.musl_lacks = values.get("musl_lacks", [])  # functions the oldest musl's Debian build lacks
+        self.cert = values.get("cert")  # a certificate and key for the TLS check
+        self.key = values.get("key")
+        self.extension_dir = values.get("extension_dir")  # where the host built hello<EXT_SUFFIX>
+        self.wheel_modules = values.get("wheel_modules", [])  # modules of installed wheels
+
+
+CONFIG = None
+MUSLLINUX_PIP = (21, 2)  # pip's first release that knows musllinux tags (PEP 656)
+
+
+class Probe(unittest.TestCase):
+    group = ""
+    detail = ""
+
+    def note(self, text):
+        """The detail the report shows for this check."""
+        self.detail = str(text)
+
+    def needs_module(self, name):
+        if name in CONFIG.not_built:
+            self.skipTest(f"the {name} module is not built for this version: {CONFIG.not_built[name]}")
+
+
+class Identity(Probe):
+    group = "identity"
+
+    def _soabi(self):
+        import sysconfig
+        nodot = "%d%d" % sys.version_info[:2]
+        multiarch = sys.implementation._multiarch
+        soabi = sysconfig.get_config_var("SOABI")
+        self.assertEqual(multiarch, CONFIG.triplet, f"_multiarch is {multiarch}, expected {CONFIG.triplet}")
+        self.assertEqual(soabi, f"cpython-{nodot}-{CONFIG.triplet}", f"SOABI is {soabi}")
+        self.assertEqual(os.path.realpath(sys.prefix), os.path.realpath(CONFIG.tree),
+                         f"sys.prefix is {sys.prefix}, not the unpacked tree")
+        self.note(f"{multiarch}, {soabi}")
+
+    def test_soabi(self):
+        self._soabi()
+
+    def test_soabi_via_symlink(self):
+        self._soabi()
+
+    def test_extension_suffixes(self):
+        import importlib.machinery
+        found = importlib.machinery.EXTENSION_SUFFIXES
+        nodot = "%d%d" % sys.version_info[:2]
+        self.assertEqual(found[0], f".cpython-{nodot}-{CONFIG.triplet}.so", f"EXTENSION_SUFFIXES = {found}")
+        self.note(", ".join(found))
+
+    def _tags(self):
+        import pip
+        version = tuple(int(part) for part in pip.__version__.split(".")[:2])
+        if version < MUSLLINUX_PIP:
+            self.skipTest(f"the pip this release bundles ({pip.__version__}) predates musllinux tags "
+                          f"(PEP 656, pip {'.'.join(map(str, MUSLLINUX_PIP))}); checked in the venv after "
+                          "upgrading pip there")
+        from pip._vendor.packaging import tags
+        platforms = sorted({t.platform for t in tags.sys_tags()})
+        self.assertIn(CONFIG.wheel_platform, platforms,
+                      f"{CONFIG.wheel_platform} missing; offered: {', '.join(platforms[:6])}")
+        self.note(f"{CONFIG.wheel_platform} offered")
+
+    def test_musllinux_tags(self):
+        self._tags()
+
+    def test_musllinux_tags_in_venv(self):
+        self._tags()
+
+
+class Stdlib(Probe):
+    group = "stdlib"
+
+    def test_imports(self):
+        import importlib
+        import re
+        os.environ["BROWSER"] = "true"  # antigravity opens a browser on import
+        names = getattr(sys, "stdlib_module_names", None)
+        if names is None:  # before 3.10: what the installed standard library holds
+            import pkgutil
+            import sysconfig
+            stdlib = sysconfig.get_paths()["stdlib"]
+            names = set(sys.builtin_module_names) | {
+                m.name for m in pkgutil.iter_modules([stdlib, os.path.join(stdlib, "lib-dynload")])}
+        failed = {}
+        for name in sorted(names):
+            if name in ("this", "antigravity", "__main__"):
+                continue
+            try:
+                importlib.import_module(name)
+            except Exception as e:
+                failed[name] = f"{type(e).__name__}: {e}"
+        # Modules that only Debian's build of the oldest musl cannot load (it has
+        # no crypt(3)); functional.crypt imports them under a newer musl.
+        gap = {name for name, why in failed.items()
+               if any(re.search(rf"\b{symbol}: symbol not found", why) for symbol in CONFIG.musl_lacks)}
+        unexpected = {name: why for name, why in failed.items() if name not in CONFIG.absent_allowed and name not in gap}
+        self.assertFalse(unexpected, "; ".join(f"{n}: {w}" for n, w in sorted(unexpected.items())))
+        absent = ", ".join(sorted(set(failed) - gap)) or "none"
+        note = f"; not under Debian's oldest musl (no crypt(3)): {', '.join(sorted(gap))}" if gap else ""
+        self.note(f"absent as allowed: {absent}{note}")
+
+
+class Functional(Probe):
+    group = "functional"
+
+    def test_ssl_paths(self):
+        import ssl
+        paths = ssl.get_default_verify_paths()
+        self.assertEqual(paths.openssl_cafile, "/etc/ssl/cert.pem", paths)
+        self.assertEqual(paths.openssl_capath, "/etc/ssl/certs", paths)
+        self.note(f"{paths.openssl_cafile} {paths.openssl_capath}")
+
+    def test_sqlite3(self):
+        import sqlite3
+        db = sqlite3.connect(":memory:")
+        db.execute("CREATE VIRTUAL TABLE docs USING fts5(body)")
+        db.execute("INSERT INTO docs VALUES ('musl builds of python')")
+        self.assertEqual(db.execute("SELECT count(*) FROM docs WHERE docs MATCH 'musl'").fetchone(), (1,))
+        self.assertEqual(db.execute("""SELECT json_extract('{"a": [1, 2]}', '$.a[1]')""").fetchone(), (2,))
+        db.enable_load_extension(True)
+        db.enable_load_extension(False)
+        self.note(f"SQLite {sqlite3.sqlite_version} FTS5, JSON1, loadable extensions")
+
+    def test_ctypes(self):
+        import ctypes
+        import ctypes.util
+        self.assertGreater(ctypes.CDLL(None).getpid(), 0)
+        name = ctypes.util.find_library("c")
+        self.assertTrue(name, "find_library('c') returned None")
+        self.assertEqual(ctypes.CDLL(name).strlen(b"musl"), 4)
+        self.note(f"find_library('c') -> {name}")
+
+    def test_uuid(self):
+        import uuid
+        u = uuid.uuid1()
+        self.assertTrue(u.version == 1 and uuid._uuid is not None, "libuuid not used")
+        self.note(u)
+
+    def test_curses(self):
+        import curses
+        curses.setupterm("xterm")
+        self.assertTrue(curses.tigetstr("clear"), "no terminfo entry for xterm")
+        self.note(f"ncurses {curses.ncurses_version}")
+
+    def test_readline(self):
+        self.needs_module("readline")
+        import readline
+        readline.add_history("musl")
+        self.assertEqual(readline.get_history_item(1), "musl")
+        self.note(f"{getattr(readline, 'backend', 'readline')} {readline._READLINE_LIBRARY_VERSION}")
+
+    def test_compression(self):
+        import bz2
+        import importlib
+        import lzma
+        import zlib
+        data = b"musl " * 10000
+        for module in (bz2, lzma, zlib):
+            self.assertEqual(module.decompress(module.compress(data)), data, module.__name__)
+        done = ["bz2", "lzma", "zlib"]
+        try:
+            zstd = importlib.import_module("compression.zstd")
+        except ModuleNotFoundError:
+            pass
+        else:
+            self.assertEqual(zstd.decompress(zstd.compress(data)), data)
+            done.append("zstd")
+        self.note(", ".join(done))
+
+    def test_hashlib(self):
+        import hashlib
+        self.assertTrue(hashlib.sha3_256(b"").hexdigest().startswith("a7ffc6f8bf1ed766"))
+        self.assertTrue(hashlib.blake2b(b"").hexdigest().startswith("786a02f742015903"))
+        self.assertTrue(hashlib.sha256(b"abc").hexdigest().startswith("ba7816bf"))
+        self.assertEqual(hashlib.md5(b"", usedforsecurity=False).hexdigest(), "d41d8cd98f00b204e9800998ecf8427e")
+        self.note(f"{len(hashlib.algorithms_available)} algorithms")
+
+    def test_decimal(self):
+        import decimal
+        self.assertEqual(decimal.Decimal(1) / decimal.Decimal(7), decimal.Decimal("0.1428571428571428571428571429"))
+        self.note(f"libmpdec {decimal.__libmpdec_version__}")
+
+    def test_thread_recursion(self):
+        import threading
+        outcome = []
+
+        def deep(n):
+            return deep(n + 1)
+
+        def worker():
+            try:
+                deep(0)
+            except RecursionError:
+                outcome.append("RecursionError")
+        # From 3.11 Python-to-Python calls use no C stack, so the limit can be
+        # high; before, each level takes C stack and the default limit is what
+        # must fit in a thread's stack.
+        limit = sys.getrecursionlimit()
+        sys.setrecursionlimit(100000 if sys.version_info >= (3, 11) else 1000)
+        try:
+            thread = threading.Thread(target=worker)
+            thread.start()
+            thread.join()
+        finally:
+            sys.setrecursionlimit(limit)
+        self.assertEqual(outcome, ["RecursionError"])
+        self.note(f"RecursionError raised; thread stack {threading.stack_size() or 'default'}")
+
+    def test_tls_handshake(self):
+        import socket
+        import ssl
+        import threading
+        if not CONFIG.cert:
+            self.skipTest("the host made no certificate")
+        server_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server_ctx.load_cert_chain(CONFIG.cert, CONFIG.key)
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+
+        def serve():
+            conn, _ = listener.accept()
+            with server_ctx.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(tls.recv(5).upper())
+        threading.Thread(target=serve, daemon=True).start()
+        client_ctx = ssl.create_default_context(cafile=CONFIG.cert)
+        with socket.create_connection(("127.0.0.1", port)) as raw:
+            with client_ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                tls.sendall(b"hello")
+                self.assertEqual(tls.recv(5), b"HELLO")
+                self.note(f"{tls.version()} {tls.cipher()[0]}")
+        listener.close()
+
+    def test_time_past_2038(self):
+        import calendar
+        import struct
+        import tempfile
+        import time
+        when = calendar.timegm((2039, 2, 23, 3, 14, 8))  # past a 32-bit time_t (2**31 - 1)
+        self.assertTrue(when > 2**31 and time.gmtime(when)[:6] == (2039, 2, 23, 3, 14, 8), time.gmtime(when))
+        with tempfile.NamedTemporaryFile(dir=CONFIG.home) as f:
+            os.utime(f.name, (when, when))
+            self.assertEqual(os.stat(f.name).st_mtime, when)
+        self.note(f"{struct.calcsize('P') * 8}-bit; utime/stat round trip at {when} (2039-02-23)")
+
+    def test_byte_order(self):
+        import array
+        import hashlib
+        import struct
+        import zlib
+        self.assertEqual(sys.byteorder, CONFIG.byteorder)
+        word = 0x01020304
+        native = word.to_bytes(4, sys.byteorder)
+        self.assertEqual(struct.pack("=I", word), native)
+        self.assertEqual(struct.pack(">I", word), bytes([1, 2, 3, 4]))
+        self.assertEqual(struct.pack("<I", word), bytes([4, 3, 2, 1]))
+        self.assertEqual(struct.unpack("@d", struct.pack("@d", 1.5)), (1.5,))
+        self.assertEqual(struct.pack(">d", 1.0), bytes.fromhex("3ff0000000000000"))
+        self.assertEqual(array.array("I", [word]).tobytes(), native)
+        self.assertEqual(array.array("d", [1.0]).tobytes(), struct.pack("=d", 1.0))
+        self.assertEqual(hashlib.sha256(b"abc").hexdigest(),
+                         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        self.assertEqual(hashlib.sha1(b"abc").hexdigest(), "a9993e364706816aba3e25717850c26c9cd0d89d")
+        self.assertEqual(hashlib.blake2s(b"abc").hexdigest(),
+                         "508c5e8c327c14e2e1a72ba34eeb452f37458b209ed63a294d999b4c86675982")
+        self.assertEqual(zlib.crc32(b"123456789"), 0xCBF43926)
+        self.assertEqual(zlib.adler32(b"abc"), 0x024D0127)
+        self.note(f"{sys.byteorder} endian; struct, array, sha256, sha1, blake2s, crc32, adler32 match")
+
+    def test_crypt(self):
+        import warnings
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # crypt is deprecated from 3.11
+            import crypt
+        hashed = crypt.crypt("musl", crypt.METHOD_SHA512)
+        self.assertTrue(hashed.startswith("$6$") and crypt.crypt("musl", hashed) == hashed)
+        self.note(hashed[:12] + "...")
+
+    def _locale(self):
+        import locale
+        locale.setlocale(locale.LC_ALL, "")
+        self.note(f"{sys.getfilesystemencoding()} {locale.getlocale()} {locale.getpreferredencoding()}")
+
+    def test_startup_lang_unset(self):
+        self.assertNotIn("LANG", os.environ)
+        self._locale()
+
+    def test_startup_lc_all_c(self):
+        self.assertEqual(os.environ.get("LC_ALL"), "C")
+        self._locale()
+
+
+class Installers(Probe):
+    group = "installers"
+
+    def test_wheels(self):
+        import importlib
+        if not CONFIG.wheel_modules:
+            self.skipTest("no wheels were installed")
+        for module in CONFIG.wheel_modules:
+            importlib.import_module(module)
+        self.note(", ".join(CONFIG.wheel_modules))
+
+    def test_c_extension(self):
+        sys.path.insert(0, CONFIG.extension_dir)
+        import hello
+        self.assertEqual(hello.add(2, 3), 5)
+        self.note(hello.__file__)
+
+
+class Facts(Probe):
+    """Not a check: what the host needs to know to run its own (reported as "facts")."""
+
+    group = "facts"
+
+    def test_build(self):
+        import sysconfig
+        try:
+            import pip
+            pip_version = pip.__version__
+        except ImportError:
+            pip_version = None
+        self.facts = {"include": sysconfig.get_paths()["include"], "pip": pip_version,
+                      **{name: sysconfig.get_config_var(name) for name in ("CFLAGS", "CCSHARED", "LDSHARED",
+                                                                           "EXT_SUFFIX")}}
+        self.note(json.dumps(self.facts))
+
+
+def check_id(test):
+    return f"{type(test).group}.{test._testMethodName[len('test_'):]}"
+
+
+def all_checks():
+    loader = unittest.TestLoader()
+    return {check_id(test): test for case in (Identity, Stdlib, Functional, Installers, Facts)
+            for test in loader.loadTestsFromTestCase(case)}
+
+
+class JsonLines(unittest.TestResult):
+    """Each check's outcome as one JSON line on `out`."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+
+    def _emit(self, test, status, detail=""):
+        self.out.write(json.dumps({"id": check_id(test), "status": status, "detail": str(detail)}) + "\n")
+        self.out.flush()
+
+    def startTest(self, test):
+        super().startTest(test)
+        self._emit(test, "running")
+
+    def addSuccess(self, test):
+        self._emit(test, "pass", test.detail)
+
+    def addSkip(self, test, reason):
+        self._emit(test, "skip", reason)
+
+    def addFailure(self, test, err):
+        self._emit(test, "fail", err[1])
+
+    def addError(self, test, err):
+        self._emit(test, "fail", f"{err[0].__name__}: {err[1]}")
+
+
+def main(argv=None):
+    global CONFIG
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True)
+    parser.add_argument("checks", nargs="*", help="check ids (default: all)")
+    args = parser.parse_args(argv)
+    with open(args.config) as f:
+        CONFIG = Config(json.load(f))
+    checks = all_checks()
+    unknown = [name for name in args.checks if name not in checks]
+    if unknown:
+        parser.error(f"unknown check ids: {', '.join(unknown)}; known: {', '.join(checks)}")
+    # The answers go to standard output; whatever else the checks write to
+    # standard error (warnings, libraries' messages) goes to probe-stderr.log
+    # in the home directory, so that the host sees on standard error only
+    # what start-up wrote.
+    log = open(os.path.join(CONFIG.home, "probe-stderr.log"), "a")
+    os.dup2(log.fileno(), 2)
+    suite = unittest.TestSuite(checks[name] for name in (args.checks or checks))
+    out = sys.stdout
+    sys.stdout = sys.stderr  # what the checks print must not mix with the answers
+    suite.run(JsonLines(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
