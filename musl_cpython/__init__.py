@@ -4,14 +4,14 @@ The modules follow the data flow of a build: recipes -> sources -> toolchain
 -> dependencies -> cpython -> relocate -> package -> smoke -> verify;
 pipeline.py runs them in that order and cli.py is the command line.
 """
+import functools
 import hashlib
-from functools import cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-@cache
+@functools.cache  # (not `cache`: that name is the submodule musl_cpython.cache)
 def code_identity() -> str:
     """A digest of everything that decides what packaging and verification do
     with a build: this package's code, templates and probes, the recipes and
