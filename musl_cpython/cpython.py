@@ -152,9 +152,9 @@ def fixed_length(directory: Path, length: int = RPATH_LENGTH) -> str:
 def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> list[str]:
     """Apply the recipe's patches in order; a patch that does not apply is named."""
     applied = []
-    for patch in recipe.patch_paths():
+    for name, patch in zip(recipe.patches, recipe.patch_paths()):
         if not patch.is_file():
-            raise BuildError(f"patch {patch.name} for {version} is missing: {patch}")
+            raise BuildError(f"patch {name} for {version} is missing: {patch}")
         for dry_run in (True, False):
             argv = ["patch", "-p1", "--forward", "--batch", "-i", str(patch)]
             result = subprocess.run(argv + (["--dry-run"] if dry_run else []), cwd=src,
@@ -162,9 +162,9 @@ def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> l
             with open(log, "a") as f:
                 f.write(f"$ {' '.join(argv)}{' --dry-run' if dry_run else ''}\n{result.stdout}{result.stderr}")
             if result.returncode != 0:
-                raise BuildError(f"patch {patch.parent.name}/{patch.name} does not apply to CPython "
+                raise BuildError(f"patch {name} does not apply to CPython "
                                  f"{version}:\n{(result.stdout + result.stderr).strip()}")
-        applied.append(f"{patch.parent.name}/{patch.name}")
+        applied.append(f"patches/{name}")
     return applied
 
 

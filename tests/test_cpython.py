@@ -31,7 +31,7 @@ def test_a_patch_that_does_not_apply_is_named_with_the_version(tmp_path):
     (tmp_path / "Misc" / "platform_triplet.c").write_text("unrelated\n")
     with pytest.raises(BuildError) as e:
         cpython.apply_patches(recipe, "3.13.99", tmp_path, tmp_path / "patch.log")
-    assert "platform-triplet-musl.patch" in str(e.value) and "3.13.99" in str(e.value)
+    assert "musl-triplet-in-platform-triplet-c.patch" in str(e.value) and "3.13.99" in str(e.value)
 
 
 def test_setup_py_reports_give_the_modules_it_did_not_build():

@@ -39,4 +39,4 @@ def test_patches_apply_to_the_pinned_source(recipe, release, tmp_path):
     assert {m.name.split("/", 1)[-1] for m in members} == patched
     src = next((tmp_path / "src").iterdir())
     applied = cpython.apply_patches(recipe, release.version, src, tmp_path / "patch.log")
-    assert applied == list(recipe.patches)
+    assert applied == [f"patches/{name}" for name in recipe.patches]
