@@ -17,7 +17,8 @@ from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 def _context(args) -> Context:
     return Context(build_dir=args.build_dir, cache_dir=args.cache_dir,
-                   sources_dir=args.sources_dir, jobs=getattr(args, "jobs", None) or os.cpu_count() or 1)
+                   sources_dir=args.sources_dir, jobs=getattr(args, "jobs", None) or os.cpu_count() or 1,
+                   keep_work=getattr(args, "keep_work", False))
 
 
 def cmd_build(args) -> int:
@@ -28,7 +29,8 @@ def cmd_build(args) -> int:
         say(f"matrix built in {(time.monotonic() - start) / 60:.1f} min:\n{matrix.table(rows)}")
         return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
-                            backend=args.backend, verify_archives=not args.no_verify)
+                            backend=args.backend, verify_archives=not args.no_verify,
+                            add_options=args.with_options, remove_options=args.without_options)
     missing = result.info.get("missing_modules", {})
     say(f"built in {(time.monotonic() - start) / 60:.1f} min: " + ", ".join(a.name for a in result.archives))
     for name, reason in missing.items():
@@ -94,6 +96,12 @@ def cmd_list(args) -> int:
         for pinned in recipe.releases:
             where = sources.obtainable(ctx, pinned.sources, network=args.network) or "not obtainable here"
             say(f"  {recipe.minor:6} {pinned.version:10} {where}")
+    say("build options (build --with/--without NAME):")
+    options = {name: option for recipe in load_pythons().values() for name, option in recipe.options.items()}
+    for name, option in options.items():
+        scope = ", ".join(filter(None, [f"Python {option.versions}" if option.versions else "every version",
+                                        f"arches {' '.join(option.arches)}" if option.arches else ""]))
+        say(f"  {name:20} {'on' if option.default else 'off'} by default; {scope}")
     say("dependencies:")
     for dep in load_dependencies().values():
         say(f"  {dep.name:10} {dep.version:14} {' '.join(dep.licenses):18} for {', '.join(dep.modules)}")
@@ -124,6 +132,12 @@ def parser() -> argparse.ArgumentParser:
                             "docker or podman; auto (default): the container when an engine answers")
     build.add_argument("--no-verify", action="store_true",
                        help="stop after the smoke check (the container backend's inner build; the host verifies)")
+    build.add_argument("--keep-work", action="store_true",
+                       help="keep CPython's build directory (build/work/<arch>/cpython-<version>) when it is built")
+    build.add_argument("--with", dest="with_options", action="append", default=[], metavar="OPTION",
+                       help="a build option that is off by default ([options] in recipes/python/common.toml)")
+    build.add_argument("--without", dest="without_options", action="append", default=[], metavar="OPTION",
+                       help="leave out a build option that is on by default (e.g. static-interpreter)")
     build.set_defaults(func=cmd_build)
 
     matrixer = sub.add_parser("matrix", help="the release matrix: every Python version x arch")

@@ -80,7 +80,7 @@ INSIDE = Path("/musl-cpython")
 
 
 def commands(ctx: Context, engine: str, target: Target, version: str, out_dir: Path,
-             context_dir: Path, dockerfile: str) -> list[list[str]]:
+             context_dir: Path, dockerfile: str, add_options=(), remove_options=()) -> list[list[str]]:
     """The engine command lines of one container build: build the image, run the pipeline."""
     tag = image_tag(dockerfile)
     cache = ctx.cache_dir / "container" / target.arch
@@ -102,11 +102,14 @@ def commands(ctx: Context, engine: str, target: Target, version: str, out_dir: P
          tag, "python3", "build.py", "build", "--backend", "host", "--no-verify",
          "--python", version, "--arch", target.arch, "--out", f"{INSIDE}/dist",
          "--cache-dir", f"{INSIDE}/cache", "--build-dir", f"{INSIDE}/build", "--jobs", str(ctx.jobs),
-         *(["--sources-dir", f"{INSIDE}/mirror"] if mirror else [])],
+         *(["--sources-dir", f"{INSIDE}/mirror"] if mirror else []),
+         *(arg for name in add_options for arg in ("--with", name)),
+         *(arg for name in remove_options for arg in ("--without", name))],
     ]
 
 
-def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path) -> None:
+def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path, add_options=(),
+          remove_options=()) -> None:
     """Run the pipeline for one target inside Alpine; the archives land in out_dir."""
     context_dir = ctx.build_dir / "container" / target.arch
     context_dir.mkdir(parents=True, exist_ok=True)
@@ -118,6 +121,6 @@ def build(ctx: Context, engine: str, target: Target, version: str, out_dir: Path
     log = ctx.logs / target.arch / f"container-{version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_text("")
-    for argv in commands(ctx, engine, target, version, out_dir, context_dir, dockerfile):
+    for argv in commands(ctx, engine, target, version, out_dir, context_dir, dockerfile, add_options, remove_options):
         detail(f"$ {' '.join(argv[:3])} ... (log: {log}; the inner build's logs: {context_dir / 'build' / 'logs'})")
         run(f"container {argv[1]}", argv, log=log, cwd=context_dir, env=dict(os.environ))

@@ -27,6 +27,7 @@ class Context:
     sources_dir: Path | None = None  # a local mirror of source files
     jobs: int = os.cpu_count() or 1
     project: Project = field(default_factory=load_project)
+    keep_work: bool = False  # leave CPython's build directory in build/work, for inspection
 
     def __post_init__(self):
         self.build_dir = Path(self.build_dir).absolute()

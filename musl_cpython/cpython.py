@@ -21,7 +21,7 @@ from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
 from .recipes import PythonRecipe, PythonRelease, Target
-from .steps import run, stage
+from .steps import detail, run, stage
 from .toolchain import Toolchain, build_triplet, write_script
 
 INSTALL_PREFIX = "/install"
@@ -112,7 +112,7 @@ def cache_material(project, job: Job) -> dict:
         "sources": [s.sha256 for s in release.sources],
         "patches": {name: hashlib.sha256(path.read_bytes()).hexdigest()
                     for name, path in zip(recipe.patches, recipe.patch_paths())},
-        "configure": list(recipe.configure), "env": _configure_env(recipe, project),
+        "configure": list(recipe.configure), "make": list(recipe.make), "env": _configure_env(recipe, project),
         "missing_modules": sorted(recipe.missing_modules),
         "prefix": INSTALL_PREFIX,
         "target": [target.arch, target.zig_target, target.platform_triplet, list(target.cflags)],
@@ -223,6 +223,7 @@ def build(ctx: Context, job: Job) -> BuiltPython:
     env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
                 for k, v in _configure_env(recipe, ctx.project, cross=bool(job.build_python)).items()})
     configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure_for(target.arch)]
+    make_variables = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.make]
     if job.build_python:
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
                       f"--with-build-python={job.build_python.program}"]
@@ -230,8 +231,8 @@ def build(ctx: Context, job: Job) -> BuiltPython:
     with entry.publish() as staging:
         steps = [
             ("configure", ["./configure", f"--prefix={INSTALL_PREFIX}", *configure]),
-            ("make", ["make", f"-j{ctx.jobs}"]),
-            ("install", ["make", "install", f"DESTDIR={staging}"]),
+            ("make", ["make", f"-j{ctx.jobs}", *make_variables]),
+            ("install", ["make", "install", f"DESTDIR={staging}", *make_variables]),
         ]
         if job.build_python:
             # make install's ensurepip would run the build's Python, whose pip
@@ -258,7 +259,10 @@ def build(ctx: Context, job: Job) -> BuiltPython:
         info["build_paths"] = {"source": str(src), "sysroot": str(sysroot),
                                "deps": str(deps_root), "toolchain": str(toolchain.bin_dir)}
         (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
-    shutil.rmtree(work, ignore_errors=True)
+    if ctx.keep_work:
+        detail(f"CPython's build directory is kept: {src}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return BuiltPython(release, entry.key, entry.path, info)
 
 

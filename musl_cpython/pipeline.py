@@ -43,39 +43,44 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
 
 
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
-          verify_archives: bool = True) -> BuildResult:
-    """Build one distribution on the chosen backend, then verify its archives here."""
+          verify_archives: bool = True, add_options=(), remove_options=()) -> BuildResult:
+    """Build one distribution on the chosen backend, then verify its archives here.
+    `add_options` and `remove_options` name build options ([options] in the recipes)."""
     with ctx.exclusive():
-        return _build(ctx, spec, arch, out_dir.absolute(), network, backend, verify_archives)
+        return _build(ctx, spec, arch, out_dir.absolute(), network, backend, verify_archives,
+                      tuple(add_options), tuple(remove_options))
 
 
 def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, backend: str,
-           verify_archives: bool) -> BuildResult:
+           verify_archives: bool, add_options: tuple[str, ...], remove_options: tuple[str, ...]) -> BuildResult:
     with stage("recipes"):
         target = target_for(arch)
-        recipe, release = select_release(ctx, spec)
+        base, release = select_release(ctx, spec)
+        recipe = base.with_options(base.choose_options(arch, add_options, remove_options))
         deps = dependency_closure(recipe.depends, load_dependencies())
         backend, engine = container.choose_backend(backend)
         detail(f"CPython {release.version} for {target.triple}, {len(deps)} dependencies, "
-               f"{backend} backend{f' ({engine})' if engine else ''}")
+               f"{backend} backend{f' ({engine})' if engine else ''}; "
+               f"options: {', '.join(recipe.enabled_options) or 'none'}")
     with stage("sources"):
         fetch_all(ctx, release, deps)
     if backend == "container":
         with stage("container build"):
-            container.build(ctx, engine, target, release.version, out_dir)
+            container.build(ctx, engine, target, release.version, out_dir, add_options, remove_options)
         names = package.archive_names(recipe, release.version, target, ctx.project.build_tag)
         result = BuildResult([out_dir / str(name) for name in names], release.version, target, {})
     else:
-        result = _build_here(ctx, recipe, release, target, out_dir)
+        result = _build_here(ctx, base, recipe, release, target, out_dir)
     if verify_archives:
         with stage("verify"):
             result.verification = verify.verify_all(ctx, result.archives, network)
     return result
 
 
-def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, target: Target,
+def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release: PythonRelease, target: Target,
                 out_dir: Path) -> BuildResult:
-    """The host backend: zig, or on a musl host of the target's arch its own compiler."""
+    """The host backend: zig, or on a musl host of the target's arch its own compiler.
+    `recipe` is `base` with the build's options folded in."""
     with stage("toolchain"):
         kind = toolchain.kind_for(target)
         toolchain.require_host_tools(kind)
@@ -85,7 +90,7 @@ def _build_here(ctx: Context, recipe: PythonRecipe, release: PythonRelease, targ
     build_python = None
     if platform.machine() != target.arch:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
-            build_python = _python_for_build(ctx, recipe, release)
+            build_python = _python_for_build(ctx, base, release)
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):
@@ -138,10 +143,12 @@ def packaged_material(python: BuiltPython, built, patchelf: str) -> dict:
             "code": code_identity(), "tools": tools}
 
 
-def _python_for_build(ctx: Context, recipe: PythonRecipe, release: PythonRelease) -> cpython.BuildPython:
-    """The same release built for this machine (cached like any build): cross
+def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease) -> cpython.BuildPython:
+    """The same release built for this machine (cached like any build), with
+    this machine's default options, so it is the native build's own: cross
     builds of CPython need one to run."""
     host = target_for(platform.machine())
+    recipe = base.with_options(base.choose_options(host.arch))
     tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
     python_tools = toolchain.for_cpython(ctx, host, tools, recipe.profile_guided(host.arch))

@@ -122,6 +122,26 @@ class Stripped:
 
 
 @dataclass(frozen=True)
+class BuildOption:
+    """A named part of a build that can be left out (build --without NAME) or
+    asked for (build --with NAME): what it adds to the build when on."""
+
+    why: str
+    default: bool = True
+    versions: str = ""  # the CPython versions it applies to, as a PEP 440 range ("" = all)
+    arches: tuple[str, ...] = ()  # the arches it applies to (empty = all)
+    configure: tuple[str, ...] = ()
+    make: tuple[str, ...] = ()  # variables for every make command (make VAR=value)
+    patches: tuple[str, ...] = ()
+    cflags: tuple[str, ...] = ()
+    environment: dict[str, str] = field(default_factory=dict)
+
+    def applies(self, minor: str, arch: str) -> bool:
+        return (not self.versions or Version(minor) in SpecifierSet(self.versions)) and (
+            not self.arches or arch in self.arches)
+
+
+@dataclass(frozen=True)
 class PythonRecipe:
     minor: str
     licenses: tuple[str, ...]
@@ -139,6 +159,40 @@ class PythonRecipe:
     wheels: dict[str, str] = field(default_factory=dict)  # distribution -> module verification imports
     stdlib_tests: StdlibTests = field(default_factory=StdlibTests)  # CPython's own tests: modules, exclusions
     stripped: Stripped = field(default_factory=Stripped)  # what install_only_stripped leaves out
+    make: tuple[str, ...] = ()  # variables for every make command
+    options: dict[str, BuildOption] = field(default_factory=dict)
+    # The options a with_options() recipe has folded in (set by the code, never by a recipe file).
+    enabled_options: tuple[str, ...] = field(default=(), metadata={"internal": True})
+
+    def choose_options(self, arch: str, add=(), remove=()) -> tuple[str, ...]:
+        """The options a build of this recipe for `arch` has: the defaults that
+        apply, plus `add`, minus `remove`. Naming an unknown option, or asking
+        for one that cannot apply to this version or arch, is an error."""
+        for name in (*add, *remove):
+            if name not in self.options:
+                raise UsageError(f"unknown build option {name!r}; options for Python {self.minor}: "
+                                 f"{', '.join(self.options) or 'none'}")
+        for name in add:
+            if not self.options[name].applies(self.minor, arch):
+                option = self.options[name]
+                where = [f"Python {option.versions}" if option.versions else "",
+                         f"arches {', '.join(option.arches)}" if option.arches else ""]
+                raise UsageError(f"build option {name!r} does not apply to Python {self.minor} for {arch}; it "
+                                 f"applies to {' on '.join(w for w in where if w)}")
+        return tuple(name for name, option in self.options.items()
+                     if name not in remove and (name in add or (option.default and option.applies(self.minor, arch))))
+
+    def with_options(self, names) -> PythonRecipe:
+        """This recipe with what the named options add folded into its own lists and tables."""
+        merged = {"configure": list(self.configure), "make": list(self.make), "patches": list(self.patches),
+                  "cflags": list(self.cflags), "environment": dict(self.environment)}
+        for name in names:
+            option = self.options[name]
+            for key in ("configure", "make", "patches", "cflags"):
+                merged[key] += getattr(option, key)
+            merged["environment"].update(option.environment)
+        return dataclasses.replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()},
+                                   enabled_options=tuple(names))
 
     def configure_for(self, arch: str) -> tuple[str, ...]:
         arguments = (*self.configure, *self.arch_configure.get(arch, ()))

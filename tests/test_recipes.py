@@ -141,3 +141,29 @@ def test_bad_version_ranges_are_named(recipes_copy, item, message):
     path.write_text(path.read_text().replace('license_files = ["LICENSE"]', f'license_files = ["LICENSE", {item}]'))
     with pytest.raises(RecipeError, match=rf"recipes/python/common.toml: license_files\[1\]: {message}"):
         load_pythons()
+
+
+def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
+    recipe = load_pythons()["3.13"]
+    assert recipe.choose_options("x86_64") == ("static-interpreter",)  # on by default
+    assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == ()
+    folded = recipe.with_options(("static-interpreter",))
+    assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)",) and folded.enabled_options == ("static-interpreter",)
+    assert load_pythons()["3.9"].with_options(("static-interpreter",)).make == ("BLDLIBRARY=$(LIBRARY_OBJS)",)
+    assert recipe.with_options(()).make == ()
+
+
+def test_an_unknown_or_inapplicable_option_is_a_usage_error(recipes_copy):
+    import dataclasses
+
+    from musl_cpython.recipes import BuildOption
+    recipe = load_pythons()["3.13"]
+    with pytest.raises(UsageError, match="unknown build option 'turbo'; options for Python 3.13: static-interpreter"):
+        recipe.choose_options("x86_64", add=("turbo",))
+    narrow = dataclasses.replace(recipe, options={"bolt": BuildOption(why="x", default=False, versions=">=3.14",
+                                                                      arches=("x86_64",))})
+    with pytest.raises(UsageError, match="'bolt' does not apply to Python 3.13 for aarch64; it applies to "
+                                         "Python >=3.14 on arches x86_64") as e:
+        narrow.choose_options("aarch64", add=("bolt",))
+    assert e.value.exit_code == 2
+    assert narrow.choose_options("aarch64") == ()  # off by default, and asked for by no one
