@@ -79,6 +79,7 @@ class Runner:
     root: Path | None = None
     binds: tuple[str, ...] = ()
     bare: bool = False
+    mount_proc: bool = True  # False: the program sees no /proc at all
 
     def argv(self, argv: list[str], cwd: Path | str) -> list[str]:
         if self.root is None:
@@ -86,8 +87,8 @@ class Runner:
         tools = {name: shutil.which(name, path=_SYSTEM_PATH) for name in _TOOLS}
         read_only = [] if self.bare else [d for d in SHARED_READ_ONLY if Path(d).is_dir()]
         user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
-        return [tools["unshare"], *user, "--mount", "--pid", "--fork", "--kill-child",
-                f"--mount-proc={self.root / 'proc'}", "/usr/bin/env", f"MOUNT={tools['mount']}",
+        proc = [f"--mount-proc={self.root / 'proc'}"] if self.mount_proc else []
+        return [tools["unshare"], *user, "--mount", "--pid", "--fork", "--kill-child", *proc, "/usr/bin/env", f"MOUNT={tools['mount']}",
                 f"UNSHARE={tools['unshare']}", f"DEV={'' if self.bare else 'bind'}", tools["sh"], str(ENTER_ROOT),
                 str(self.root), str(cwd), *self.binds, "--", *read_only, "--", *map(str, argv)]
 

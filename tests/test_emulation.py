@@ -92,3 +92,39 @@ def test_unknown_arch_exits_2_listing_the_known_ones(tmp_path):
     assert result.returncode == 2
     for arch in TARGETS:
         assert arch in result.stderr
+
+
+def test_without_proc_origin_runpaths_of_the_main_program_fail(compile_c, tmp_path):
+    """musl expands $ORIGIN of the main program from /proc/self/exe: in a root
+    with no /proc, a program that finds its library through $ORIGIN does not
+    start, and one that needs only libc does. (Why the interpreter holds libpython.)"""
+    import shutil
+
+    from musl_cpython import musl
+    target = TARGETS["x86_64"]
+    if emulation.missing_tools():
+        pytest.skip("; ".join(emulation.missing_tools()))
+    ctx = shared_context(tmp_path)
+    root = tmp_path / "root"
+    (root / "tree" / "bin").mkdir(parents=True)
+    (root / "tree" / "lib").mkdir()
+    (root / "lib").mkdir()
+    shutil.copyfile(musl.libc_path(musl.musl_root(ctx, target), target), root / "lib" / "ld-musl-x86_64.so.1")
+    (root / "lib" / "ld-musl-x86_64.so.1").chmod(0o755)
+    compile_c("int answer(void) { return 42; }", root / "tree" / "lib" / "libanswer.so", "-shared",
+              "-Wl,-soname,libanswer.so")
+    compile_c("int answer(void); int main(void) { return answer() - 42; }", root / "tree" / "bin" / "origin",
+              f"-L{root / 'tree' / 'lib'}", "-lanswer", "-Wl,-rpath,$ORIGIN/../lib")
+    compile_c("int main(void) { return 0; }", root / "tree" / "bin" / "alone")
+    outcomes = {}
+    for proc in (True, False):
+        (root / "proc").mkdir(exist_ok=True) if proc else shutil.rmtree(root / "proc", ignore_errors=True)
+        runner = emulation.Runner(root, bare=True, mount_proc=proc)
+        for program in ("origin", "alone"):
+            result = subprocess.run(runner.argv([f"/tree/bin/{program}"], "/"), capture_output=True, text=True, env={})
+            if result.returncode != 0 and "Operation not permitted" in result.stderr:
+                pytest.skip(f"this machine forbids chroot/namespaces: {result.stderr.strip()}")
+            outcomes[program, proc] = result.returncode, result.stderr
+    assert outcomes["origin", True][0] == 0 and outcomes["alone", True][0] == 0
+    assert outcomes["alone", False][0] == 0
+    assert outcomes["origin", False][0] != 0 and "libanswer.so" in outcomes["origin", False][1]

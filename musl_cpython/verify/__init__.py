@@ -37,7 +37,8 @@ DIRECT = ["facts.build", "identity.soabi", "identity.extension_suffixes", "ident
           "functional.ssl_paths", "functional.sqlite3", "functional.ctypes", "functional.uuid", "functional.curses",
           "functional.readline", "functional.compression", "functional.hashlib", "functional.decimal",
           "functional.thread_recursion", "functional.tls_handshake", "functional.time_past_2038",
-          "functional.byte_order", "functional.startup_lang_unset", "stdlib.imports"]
+          "functional.byte_order", "functional.startup_lang_unset", "installers.unpacked_by_hand", "stdlib.imports"]
+FOREIGN_ARGV0 = "not-python"  # what a supervisor might call its child
 
 
 def identify(archive: Path) -> tuple[Target, ArchiveName]:
@@ -97,6 +98,8 @@ class Verifier:
             self.report.run("leaks.build_paths", lambda: host.leaks(session))
             self.report.run("isolation.loader_only_root", lambda: host.isolated(
                 session, self.archive, self.recipe.missing_modules, workdir / "isolated"))
+            self.report.run("isolation.no_proc", lambda: host.isolated(
+                session, self.archive, self.recipe.missing_modules, workdir / "isolated-no-proc", proc=False))
         counts = self.report.counts()
         return {
             "archive": self.archive.name, "target": self.target.triple, "python": self.name.version,
@@ -128,6 +131,15 @@ class Verifier:
         c_locale, _ = session.probe(tree / "bin" / "python3", ["functional.startup_lc_all_c"], name="lc-all-c",
                                     env={"PATH": "/usr/bin:/bin", "HOME": str(session.home), "LC_ALL": "C"})
         host.record(report, c_locale, "functional.startup_lc_all_c")
+        foreign, _ = session.probe(tree / "bin" / "python3", ["identity.foreign_argv0"], exec_as=FOREIGN_ARGV0,
+                                   config={"foreign_argv0": FOREIGN_ARGV0}, name="foreign-argv0")
+        host.record(report, foreign, "identity.foreign_argv0")
+        status, text = results["installers.unpacked_by_hand"]
+        try:
+            text = f"{host.python_config(session, self.minor, facts)}; {text}" if status == "pass" else text
+        except Fail as e:
+            status, text = "fail", str(e)
+        report.add("installers.unpacked_by_hand", status, text)
         self._installers(session, facts)
 
     def _symlink_and_extension(self, session: Session, facts: dict) -> None:
@@ -154,6 +166,12 @@ class Verifier:
             report.add("installers.venv", "pass", f"{venv.name} created")
         except (Skip, Fail) as e:
             report.add("installers.venv", "skip" if isinstance(e, Skip) else "fail", str(e))
+        try:
+            copies = host.make_copies_venv(session)
+            results, _ = session.probe(copies / "bin" / "python", ["installers.venv_copies"], name="venv-copies")
+            host.record(report, results, "installers.venv_copies")
+        except Fail as e:
+            report.add("installers.venv_copies", "fail", str(e))
         if venv is not None:
             tags, _ = session.probe(venv / "bin" / "python", ["identity.musllinux_tags_in_venv"], name="venv")
             host.record(report, tags, "identity.musllinux_tags_in_venv", suffix=note)

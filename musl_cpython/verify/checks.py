@@ -19,6 +19,7 @@ CATALOGUE = {
     "identity.extension_suffixes": "EXTENSION_SUFFIXES lists the musl suffix first",
     "identity.musllinux_tags": "packaging offers {wheel_platform}",
     "identity.musllinux_tags_in_venv": "packaging offers {wheel_platform} inside a venv",
+    "identity.foreign_argv0": "started with a foreign argv[0], it still finds the standard library",
     "stdlib.imports": "every standard-library module imports",
     "functional.ssl_paths": "ssl verify paths",
     "functional.sqlite3": "sqlite3",
@@ -37,10 +38,14 @@ CATALOGUE = {
     "functional.startup_lang_unset": "start-up and locale with LANG unset",
     "functional.startup_lc_all_c": "start-up and locale with LC_ALL=C",
     "installers.venv": "python -m venv",
+    "installers.venv_copies": "a venv --copies interpreter imports ssl, sqlite3 and ctypes and runs its pip",
     "installers.wheels": "pip installs {wheels} as musllinux wheels",
     "installers.c_extension": "C extension built with zig cc from sysconfig and python3-config",
+    "installers.unpacked_by_hand": "unpacked by hand at a path with a space: python3-config --includes --ldflags "
+                                   "work, sysconfig's LIBDIR and INCLUDEPY exist",
     "leaks.build_paths": "no text file names the build, cache or toolchain paths",
     "isolation.loader_only_root": "runs in a root holding only the musl loader and the tree",
+    "isolation.no_proc": "runs in a root holding only the musl loader and the tree, with no /proc mounted",
 }
 
 

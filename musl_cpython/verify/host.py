@@ -42,6 +42,15 @@ def certificate(session: Session) -> dict:
     return {"cert": str(cert), "key": str(key)}
 
 
+def make_copies_venv(session: Session) -> Path:
+    """A venv whose interpreter is a copy (venv.create's default), not a symlink. Raises Fail."""
+    venv = session.home / "venv-copies"
+    result = session.python(session.tree / "bin" / "python3", "-m", "venv", "--copies", venv)
+    if result.returncode != 0:
+        raise Fail(f"python -m venv --copies: {last_line(result)}")
+    return venv
+
+
 def make_venv(session: Session, network: bool, bundled_pip: str | None) -> tuple[Path, str]:
     """A venv of the archive's interpreter whose pip knows musllinux tags: the
     venv and a note on what was done to its pip (the venv gets the pip the
@@ -164,8 +173,9 @@ def leaks(session: Session) -> str:
     return "checked against " + ", ".join(forbidden)
 
 
-def isolated(session: Session, archive: Path, not_built, root: Path) -> str:
-    """The interpreter in a root holding only the oldest musl's loader and the tree."""
+def isolated(session: Session, archive: Path, not_built, root: Path, proc: bool = True) -> str:
+    """The interpreter in a root holding only the oldest musl's loader and the
+    tree, with a fresh /proc of its own or (`proc` False) none at all."""
     target = session.target
     loader = root / target.musl_loader.lstrip("/")
     loader.parent.mkdir(parents=True)
@@ -176,20 +186,38 @@ def isolated(session: Session, archive: Path, not_built, root: Path) -> str:
     modules = [m for m in ("ssl", "sqlite3", "ctypes", "decimal", "lzma", "bz2", "zlib", "uuid", "readline",
                            "curses") if m not in not_built]
     code = f"import {', '.join(modules)}; print('ok')"
-    # musl finds $ORIGIN of the main program through /proc/self/exe, so the
-    # root gets a /proc of its own: a fresh proc mount in a private mount and
-    # PID namespace (nothing from the host's files).
-    (root / "proc").mkdir()
+    # With `proc`, a fresh proc mount in a private mount and PID namespace
+    # (nothing from the host's files); without, a root like a bare chroot or
+    # a build sandbox, where musl cannot expand $ORIGIN of the main program
+    # (it reads /proc/self/exe).
+    if proc:
+        (root / "proc").mkdir()
     if emulation.missing_tools():
         raise Skip("; ".join(emulation.missing_tools()))
-    runner = emulation.Runner(root, bare=True)
+    runner = emulation.Runner(root, bare=True, mount_proc=proc)
     result = session.python(Path(f"{inside}/bin/python3"), "-c", code, env={}, cwd=Path("/"), runner=runner)
     if result.returncode != 0 and re.search(r"Operation not permitted|cannot change root|unshare failed|"
                                             r"Permission denied", result.stderr):
         raise Skip(f"this machine forbids chroot/namespaces: {last_line(result)}")
     if result.returncode != 0 or result.stdout.strip() != "ok":
         raise Fail(last_line(result))
-    return f"only {target.musl_loader}, {inside} and a fresh /proc in the root, empty environment"
+    proc_note = "a fresh /proc" if proc else "no /proc"
+    return f"only {target.musl_loader}, {inside} and {proc_note} in the root, empty environment"
+
+
+def python_config(session: Session, minor: str, facts: dict) -> str:
+    """python3-config of the tree as unpacked (at a path with a space) answers --includes and --ldflags."""
+    if "missing" in facts:
+        raise Fail(f"the interpreter did not report its sysconfig: {facts['missing']}")
+    config = session.tree / "bin" / f"python{minor}-config"
+    result = subprocess.run([str(config), "--includes", "--ldflags"], capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin"})
+    if result.returncode != 0:
+        raise Fail(f"python{minor}-config --includes --ldflags: {last_line(result)}")
+    includes = f"-I{facts['include']}"
+    if includes not in result.stdout:
+        raise Fail(f"python{minor}-config --includes does not name {includes}: {result.stdout.strip()[:200]}")
+    return f"python{minor}-config names {includes}"
 
 
 def facts(results: dict) -> dict:

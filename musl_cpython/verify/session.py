@@ -6,6 +6,7 @@ that way of starting serves, and is counted.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -19,8 +20,11 @@ TIMEOUT = 900
 
 
 def last_line(result: subprocess.CompletedProcess) -> str:
-    lines = (result.stderr or result.stdout or f"exit status {result.returncode}").strip().splitlines()
-    return lines[-1] if lines else f"exit status {result.returncode}"
+    """The line of a failed run's output that says why: the last one naming an
+    error (a fatal start-up error ends with a thread dump), else the last one."""
+    lines = [line.strip() for line in (result.stderr or result.stdout or "").splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"\w*Error\b|error:", line)]
+    return (errors or lines or [f"exit status {result.returncode}"])[-1]
 
 
 class Session:
@@ -62,16 +66,19 @@ class Session:
             return self.python(program, *args, env=env, runner=runner)
 
     def probe(self, program: Path, check_ids: list[str], *, env=None, config=None, newest_musl=False,
+              exec_as: str | None = None,
               name="probe") -> tuple[dict[str, tuple[str, str]], subprocess.CompletedProcess | None]:
         """Run the probes for `check_ids` with one start of `program`; a check
-        the interpreter dies in fails, and the rest run in a new start.
+        the interpreter dies in fails, and the rest run in a new start. With
+        `exec_as`, the probe starts the interpreter again with that argv[0].
         Returns id -> (status, detail), and the first start's result (its
         standard error is what start-up wrote)."""
         path = self.workdir / f"{name}.json"
         path.write_text(json.dumps({**self.config, **(config or {})}))
         results, first, remaining = {}, None, list(check_ids)
         while remaining:
-            argv = [self.probes / "interpreter.py", "--config", path, *remaining]
+            argv = [self.probes / "interpreter.py", "--config", path,
+                    *(["--exec-as", exec_as] if exec_as else []), *remaining]
             try:
                 if newest_musl:
                     result = self.under_newest_musl(program, *argv, env=env or self.env())

@@ -37,6 +37,7 @@ class Config:
         self.key = values.get("key")
         self.extension_dir = values.get("extension_dir")  # where the host built hello<EXT_SUFFIX>
         self.wheel_modules = values.get("wheel_modules", [])  # modules of installed wheels
+        self.foreign_argv0 = values.get("foreign_argv0")  # what --exec-as started this run as
 
 
 CONFIG = None
@@ -101,6 +102,13 @@ class Identity(Probe):
 
     def test_musllinux_tags_in_venv(self):
         self._tags()
+
+    def test_foreign_argv0(self):
+        if sys.version_info >= (3, 10):  # sys.orig_argv is new in 3.10
+            self.assertEqual(sys.orig_argv[0], CONFIG.foreign_argv0, "not started with the foreign argv[0]")
+        self.assertEqual(os.path.realpath(sys.prefix), os.path.realpath(CONFIG.tree),
+                         f"sys.prefix is {sys.prefix}, not the unpacked tree")
+        self.note(f"argv[0] {CONFIG.foreign_argv0!r}: sys.executable {sys.executable}")
 
 
 class Stdlib(Probe):
@@ -336,6 +344,27 @@ class Installers(Probe):
             importlib.import_module(module)
         self.note(", ".join(CONFIG.wheel_modules))
 
+    def test_venv_copies(self):
+        import ctypes
+        import sqlite3
+        import ssl
+        import subprocess
+        self.assertNotEqual(sys.prefix, sys.base_prefix, "not in a venv")
+        self.assertFalse(os.path.islink(sys.executable), f"{sys.executable} is a symlink, not a copy")
+        pip = subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True, text=True)
+        self.assertEqual(pip.returncode, 0, pip.stderr.strip()[-300:])
+        self.note(f"{ssl.OPENSSL_VERSION}, SQLite {sqlite3.sqlite_version}, ctypes {ctypes.__version__}; "
+                  f"{pip.stdout.split(' from ')[0]}")
+
+    def test_unpacked_by_hand(self):
+        import sysconfig
+        for name in ("LIBDIR", "INCLUDEPY"):
+            value = sysconfig.get_config_var(name)
+            self.assertTrue(os.path.isdir(value), f"sysconfig's {name} is {value}, which does not exist")
+            self.assertTrue(os.path.realpath(value).startswith(os.path.realpath(CONFIG.tree)),
+                            f"sysconfig's {name} is {value}, outside the tree")
+        self.note(f"LIBDIR {sysconfig.get_config_var('LIBDIR')}")
+
     def test_c_extension(self):
         sys.path.insert(0, CONFIG.extension_dir)
         import hello
@@ -403,8 +432,11 @@ def main(argv=None):
     global CONFIG
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True)
+    parser.add_argument("--exec-as", metavar="NAME", help="start this interpreter again with NAME as its argv[0]")
     parser.add_argument("checks", nargs="*", help="check ids (default: all)")
     args = parser.parse_args(argv)
+    if args.exec_as:
+        os.execv(sys.executable, [args.exec_as, os.path.abspath(__file__), "--config", args.config, *args.checks])
     with open(args.config) as f:
         CONFIG = Config(json.load(f))
     checks = all_checks()
