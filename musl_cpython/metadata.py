@@ -113,7 +113,9 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
             "extension": [f".{soabi}.so", *(f".{alt}.so" for alt in _alt_soabi(tree, minor)), ".abi3.so", ".so"],
         },
         "python_extension_module_loading": ["builtin", "shared-library"],
-        "libpython_link_mode": "shared",
+        # static: bin/python3.X holds libpython; lib/libpython3.X.so still ships for embedders.
+        "libpython_link_mode": "static" if "static-interpreter" in recipe.enabled_options else "shared",
+        "build_options_enabled": list(recipe.enabled_options),
         "crt_features": ["musl-dynamic"],
         "minimum_musl": ctx.project.musl.minimum,
         "licenses": list(recipe.licenses),
@@ -123,13 +125,20 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         + [_pin(d.recipe.name, d.recipe.version, d.recipe.sources, ctx) for d in deps.values()],
         "patches": info["patches"],
         "missing_modules": info["missing_modules"],
-        "toolchain": {
-            "compiler": f"zig cc {ctx.project.toolchain.version} (PyPI {ctx.project.toolchain.package})",
-            "target": target.zig_target,
-            "cflags": list(ctx.project.toolchain.cflags) + list(target.cflags),
-            "ldflags": ["-dynamic", *ctx.project.toolchain.ldflags],
-        },
+        "toolchain": _toolchain(ctx, job),
     }
+
+
+def _toolchain(ctx: Context, job: Job) -> dict:
+    """What compiled CPython, and the dependencies (zig's, or inside Alpine its GCC)."""
+    kind, zig = job.toolchain.kind, ctx.project.toolchain
+    compilers = {"zig": f"zig cc {zig.version} (PyPI {zig.package})",
+                 "musl-gcc": f"Debian's GCC with musl's specs, and zig {zig.version}'s Linux headers",
+                 "native": "the host's GCC (Alpine)"}
+    return {"kind": kind.name, "compiler": compilers[kind.name], "target": job.target.zig_target,
+            "cflags": list(job.toolchain.cflags),
+            "ldflags": [*kind.link_first, *getattr(ctx.project, kind.flags).ldflags],
+            "dependencies_compiler": compilers["native" if kind.name == "native" else "zig"]}
 
 
 def build_options(recipe: PythonRecipe, arch: str) -> str:

@@ -59,6 +59,12 @@ def test_uv_flow(build, tmp_path, tools, sdist):
     version, cc = run([python, "-c", "import sys, sysconfig; print(sys.version.split()[0], "
                                      "sysconfig.get_config_var('CC'))"], env).stdout.split()
     assert version.startswith("3.13.") and cc == "cc"
+    # uv read the sysconfig data (it warns when it cannot) and rewrote /install to where it installed.
+    home = Path(python).resolve().parent.parent
+    data = next(home.glob("lib/python3.13/_sysconfigdata_*.py")).read_text()
+    assert "/install" not in data and f"'prefix': '{home}'" in data
+    libdir = run([python, "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"], env).stdout.strip()
+    assert libdir == str(home / "lib")
 
     venv = tmp_path / "venv"
     run([UV, "venv", "--python", python, venv], env)
