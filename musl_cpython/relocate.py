@@ -8,6 +8,8 @@ machine's directories.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import re
 import shutil
@@ -42,7 +44,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     interpreter = f"python{job.minor}"
     link(tree / "bin" / "python", interpreter)
     link(tree / "bin" / "python3", interpreter)
-    fix_shebangs(tree / "bin", interpreter)
+    refresh_records(tree, fix_shebangs(tree / "bin", interpreter))
 
     paths = python.info["build_paths"]
     generic = {name: toolchain.GENERIC_NAMES[role] for kind in toolchain.KINDS.values()
@@ -163,6 +165,27 @@ def fix_shebangs(bin_dir: Path, python: str) -> list[Path]:
             script.write_bytes(RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
             fixed.append(script)
     return fixed
+
+
+def refresh_records(tree: Path, changed: list[Path]) -> None:
+    """Installed packages' RECORD files give each file's sha256 and size;
+    files changed after installation (scripts given a relocatable shebang)
+    get theirs again. The recorded ones were of the file as installed, whose
+    shebang named the installing interpreter: in a cross build, a path in
+    the cache directory."""
+    changed = {os.path.normpath(path) for path in changed}
+    for record in sorted(tree.glob("lib/python*/site-packages/*.dist-info/RECORD")):
+        site = record.parent.parent
+        lines = record.read_bytes().splitlines(keepends=True)
+        for index, line in enumerate(lines):
+            name = line.split(b",", 1)[0]
+            path = os.path.normpath(site / name.decode())
+            if path in changed:
+                data = Path(path).read_bytes()
+                digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=")
+                ending = line[len(line.rstrip(b"\r\n")):]
+                lines[index] = b"%s,sha256=%s,%d%s" % (name, digest, len(data), ending)
+        record.write_bytes(b"".join(lines))
 
 
 def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: tuple[int, ...]) -> None:

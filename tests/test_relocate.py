@@ -123,3 +123,20 @@ def test_bytecode_is_compiled_again_for_the_install_prefix_and_by_hash(tmp_path)
     relocate.recompile(Path(sys.executable), tree, [tree / "lib"], 1763683200, levels=(0, 1))
     assert pyc.read_bytes() == first
     assert importlib.util.source_hash(b"VALUE = 1\n") == data[8:16]
+
+
+def test_record_files_give_the_fixed_scripts_hashes(tmp_path):
+    """pip's RECORD named the script as installed, whose shebang named the installing Python."""
+    import base64
+    import hashlib
+    tree = tmp_path / "python"
+    (tree / "bin").mkdir(parents=True)
+    record = tree / "lib" / "python3.13" / "site-packages" / "pip-26.2.1.dist-info" / "RECORD"
+    record.parent.mkdir(parents=True)
+    (tree / "bin" / "pip3").write_text("#!/some/cache/entry/bin/python3.13\nimport pip\n")
+    record.write_bytes(b"../../../bin/pip3,sha256=stale,40\r\npip/__init__.py,sha256=keep,10\r\n")
+    relocate.refresh_records(tree, relocate.fix_shebangs(tree / "bin", "python3.13"))
+    data = (tree / "bin" / "pip3").read_bytes()
+    digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+    assert record.read_bytes().decode() == (f"../../../bin/pip3,sha256={digest},{len(data)}\r\n"
+                                            "pip/__init__.py,sha256=keep,10\r\n")
