@@ -23,7 +23,17 @@ def met(value: float, limit: float) -> str:
 
 
 def cpython_stages(stages: dict, version: str) -> str:
-    parts = [stages.get(f"CPython {version}: {step}") for step in ("configure", "make", "install")]
+    return _minutes(stages, version, ("configure", "make", "install"))
+
+
+def training_stages(stages: dict, version: str) -> str:
+    """The profile stage's own configure and its instrumented build with training (pgo.py)."""
+    label = f"{version} (profile)"
+    return _minutes(stages, label, ("configure", "training")) if f"CPython {label}: training" in stages else "cached"
+
+
+def _minutes(stages: dict, version: str, steps: tuple[str, ...]) -> str:
+    parts = [stages.get(f"CPython {version}: {step}") for step in steps]
     shown = " / ".join(f"{p / 60:.1f}" for p in parts if p is not None)
     return f"{shown} min" if shown else "cached"
 
@@ -40,7 +50,8 @@ def render(results: dict) -> str:
     startup = results["startup"]
     text = template.render(r=_Lenient(results), m=results["machine"], v=results["versions"], targets=TARGETS,
                            startup_ratio=startup["musl"]["pass_median"] / startup["reference"]["pass_median"],
-                           cpython_stages=cpython_stages, packaging_seconds=packaging_seconds)
+                           cpython_stages=cpython_stages, training_stages=training_stages,
+                           packaging_seconds=packaging_seconds)
     return text.rstrip("\n") + "\n"
 
 

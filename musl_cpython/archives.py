@@ -1,14 +1,27 @@
-"""Extract tar archives without letting any member escape the target directory."""
+"""Tar archives: extract them without letting any member escape the target
+directory, and write them with deterministic bytes.
+
+Written archives have sorted members owned by 0:0 with empty owner names,
+normalised modes and one mtime (SOURCE_DATE_EPOCH); the gzip header has no
+file name and the same timestamp, and zstd runs single-threaded, so the
+same tree always gives the same bytes.
+"""
 from __future__ import annotations
 
+import gzip
+import os
 import posixpath
+import stat
 import tarfile
 import tempfile
 from pathlib import Path
 
 import zstandard
 
-from .errors import UnsafeArchive
+from .context import publishing
+from .errors import BuildError, UnsafeArchive
+
+ZSTD_LEVEL = 15
 
 
 def _check_member(member: tarfile.TarInfo, archive_name: str) -> None:
@@ -84,3 +97,73 @@ def tree_in(root: Path) -> Path:
     python/install/ in a full archive."""
     full = root / "python" / "install"
     return full if (full / "bin").is_dir() else root / "python"
+
+
+def _members(root: Path, top: str) -> list[Path]:
+    base = root / top
+    paths = [base]
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        for name in sorted(dirnames + filenames):
+            paths.append(Path(dirpath) / name)
+    return sorted(paths, key=lambda p: p.relative_to(root).as_posix())
+
+
+def _check_symlink(path: Path, root: Path, top: str) -> None:
+    target = os.readlink(path)
+    resolved = (path.parent / target).resolve()
+    if os.path.isabs(target) or not resolved.is_relative_to((root / top).resolve()):
+        raise BuildError(f"{path.relative_to(root)} -> {target}: archives hold only relative, "
+                         "in-tree symlinks")
+
+
+def _tarinfo(path: Path, root: Path, epoch: int) -> tarfile.TarInfo:
+    st = path.lstat()
+    info = tarfile.TarInfo(path.relative_to(root).as_posix())
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    info.mtime = epoch
+    if stat.S_ISLNK(st.st_mode):
+        info.type = tarfile.SYMTYPE
+        info.linkname = os.readlink(path)
+        info.mode = 0o777
+    elif stat.S_ISDIR(st.st_mode):
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+    elif stat.S_ISREG(st.st_mode):
+        info.size = st.st_size
+        info.mode = 0o755 if st.st_mode & 0o111 else 0o644
+    else:
+        raise BuildError(f"{path}: special files cannot go into an archive")
+    return info
+
+
+def write_archive(root: Path, top: str, dest: Path, epoch: int, first: tuple[str, ...] = ()) -> Path:
+    """Archive root/top (as top/...) into dest (.tar.gz or .tar.zst), atomically.
+
+    Members named in `first` (paths relative to root) lead, in that order.
+    """
+    members = _members(root, top)
+    leading = [root / name for name in first]
+    members = leading + [m for m in members if m not in leading]
+    with publishing(dest) as tmp:
+        with open(tmp, "wb") as raw, _compressor(dest, raw, epoch) as stream, \
+                tarfile.open(fileobj=stream, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+            for path in members:
+                if path.is_symlink():
+                    _check_symlink(path, root, top)
+                info = _tarinfo(path, root, epoch)
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+    return dest
+
+
+def _compressor(dest: Path, raw, epoch: int):
+    if dest.name.endswith(".tar.gz"):
+        return gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=epoch, compresslevel=9)
+    if dest.name.endswith(".tar.zst"):
+        return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).stream_writer(raw, closefd=False)
+    raise BuildError(f"{dest.name}: unknown archive type (expected .tar.gz or .tar.zst)")

@@ -30,7 +30,9 @@ def cmd_build(args) -> int:
         return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
                             backend=args.backend, verify_archives=not args.no_verify,
-                            add_options=args.with_options, remove_options=args.without_options)
+                            add_options=args.with_options,
+                            remove_options=args.without_options + (["pgo"] if args.no_pgo else []),
+                            profile=Path(args.profile).absolute() if args.profile else None)
     missing = result.info.get("missing_modules", {})
     say(f"built in {(time.monotonic() - start) / 60:.1f} min: " + ", ".join(a.name for a in result.archives))
     for name, reason in missing.items():
@@ -66,7 +68,8 @@ def cmd_verify(args) -> int:
 
 def cmd_reproduce(args) -> int:
     same = reproduce.reproduce(_context(args), args.python, args.arch,
-                               Path(args.keep) if args.keep else None, args.against_cache)
+                               Path(args.keep) if args.keep else None, args.against_cache,
+                               Path(args.profile).absolute() if args.profile else None)
     say("reproducible: every archive is byte-identical" if same else "NOT reproducible: archives differ")
     return 0 if same else 1
 
@@ -138,6 +141,10 @@ def parser() -> argparse.ArgumentParser:
                        help="a build option that is off by default ([options] in recipes/python/common.toml)")
     build.add_argument("--without", dest="without_options", action="append", default=[], metavar="OPTION",
                        help="leave out a build option that is on by default (e.g. static-interpreter)")
+    build.add_argument("--no-pgo", action="store_true", help="the same as --without pgo")
+    build.add_argument("--profile", metavar="PATH",
+                       help="compile with this PGO profile (a *-pgo-profile.tar.zst, or a -full archive that "
+                            "carries one) instead of training; it must be for this very build")
     build.set_defaults(func=cmd_build)
 
     matrixer = sub.add_parser("matrix", help="the release matrix: every Python version x arch")
@@ -165,6 +172,9 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--keep", help="keep both builds under this directory for inspection")
     again.add_argument("--against-cache", action="store_true",
                        help="compare one clean build with a build from the regular caches (half the time)")
+    again.add_argument("--profile", metavar="PATH",
+                       help="the PGO profile both builds use (a profile file or a published full archive); "
+                            "by default the first build trains one and the second uses it")
     again.set_defaults(func=cmd_reproduce)
 
     releaser = sub.add_parser("release", help="write SHA256SUMS and uv's download-metadata.json for a folder")

@@ -2,8 +2,9 @@
 
 The result is cached like a dependency: an install tree under prefix
 /install (uv's convention for relocatable builds) plus build-info.json,
-keyed by the release pin, the patches, the options, the toolchain and the
-dependency keys.
+keyed by the release pin, the patches, the options, the toolchain, the
+dependency keys and, for PGO builds, the profile (pgo.py), with which
+CPython is compiled once.
 """
 from __future__ import annotations
 
@@ -58,6 +59,7 @@ class Job:
     toolchain: Toolchain  # CPython's own (for PGO builds it may differ from the dependencies')
     dependencies: dict[str, BuiltDependency] = field(hash=False)
     build_python: BuildPython | None = None  # set for cross builds
+    profile: object | None = None  # pgo.Profile: the training profile a PGO build compiles with
 
     @property
     def version(self) -> str:
@@ -124,6 +126,8 @@ def cache_material(project, job: Job) -> dict:
     if job.build_python:
         material["cross"] = {"env": _configure_env(recipe, project, cross=True),
                              "build_python": job.build_python.key, "host": target.autoconf_host}
+    if job.profile is not None:
+        material["profile"] = job.profile.sha256
     return material
 
 
@@ -197,72 +201,107 @@ def setup_py_states(make_log: str) -> dict[str, str]:
     return states
 
 
-def build(ctx: Context, job: Job) -> BuiltPython:
-    """Build (or take from the cache) one release; with job.build_python, as a cross build."""
-    recipe, release, target, toolchain = job.recipe, job.release, job.target, job.toolchain
-    entry = cache.entry(ctx.cache_dir / "cpython" / target.arch, release.version, cache_material(ctx.project, job))
-    if entry.found(f"CPython {release.version}"):
-        return BuiltPython(release, entry.key, entry.path, json.loads((entry.path / "build-info.json").read_text()))
+@dataclass(frozen=True)
+class Prepared:
+    """A patched source tree and what its configure and make commands get."""
 
+    work: Path
+    src: Path
+    sysroot: Path
+    deps_root: Path
+    env: dict[str, str]
+    configure: list[str]
+    make_variables: list[str]
+    applied: list[str]
+    logs: Path
+    purpose: str = ""  # "profile" for the PGO training's tree: its steps and logs are named apart
+
+    def step(self, job: Job, name: str, argv: list[str]) -> Path:
+        """Run one step in the source tree, logged to cpython-<version>[-<purpose>]-<name>.log."""
+        suffix = f"-{self.purpose}" if self.purpose else ""
+        log = self.logs / f"cpython-{job.version}{suffix}-{name}.log"
+        log.write_text("")
+        label = f"CPython {job.version}{f' ({self.purpose})' if self.purpose else ''}"
+        with stage(f"{label}: {name}"):
+            run(f"{label} {name}", argv, log=log, cwd=self.src, env=self.env)
+        return log
+
+
+def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str, str] | None = None,
+            purpose: str = "") -> Prepared:
+    """Unpack and patch the release in a fresh work directory, assemble the
+    dependencies' sysroot, and fill in configure's arguments and make's variables."""
+    recipe, release, target, toolchain = job.recipe, job.release, job.target, job.toolchain
     _, archive = sources.fetch(ctx, release.sources, f"CPython {release.version}")
-    work = ctx.work_dir(target.arch, f"cpython-{release.version}")
+    work = ctx.work_dir(target.arch, work_name)
     archives.safe_extract(archive, work / "src")
     src = archives.single_top_dir(work / "src")
     logs = ctx.logs / target.arch
     logs.mkdir(parents=True, exist_ok=True)
-    patch_log = logs / f"cpython-{release.version}-patch.log"
+    patch_log = logs / f"cpython-{release.version}{f'-{purpose}' if purpose else ''}-patch.log"
     patch_log.write_text("")
     applied = apply_patches(recipe, release.version, src, patch_log)
-
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(job.dependencies.values()), sysroot)
     values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
               "sysroot": str(sysroot), "ar": toolchain.tool("ar"),
               "cflags": " ".join(toolchain.cflags)}
+    where = f"python/{recipe.minor}.toml"
     env = toolchain.environment(ctx.project.source_date_epoch)
-    env.update({k: fill(v, values, f"python/{recipe.minor}.toml")
-                for k, v in _configure_env(recipe, ctx.project, cross=bool(job.build_python)).items()})
-    configure = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.configure_for(target.arch)]
-    make_variables = [fill(arg, values, f"python/{recipe.minor}.toml") for arg in recipe.make]
+    env.update({k: fill(v, values, where) for k, v in _configure_env(recipe, ctx.project,
+                                                                     cross=bool(job.build_python)).items()})
+    env.update(extra_environment or {})
+    configure = [f"--prefix={INSTALL_PREFIX}", *(fill(arg, values, where) for arg in recipe.configure_for(target.arch))]
     if job.build_python:
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
                       f"--with-build-python={job.build_python.program}"]
+    return Prepared(work, src, sysroot, deps_root, env, configure, [fill(arg, values, where) for arg in recipe.make],
+                    applied, logs, purpose)
 
+
+def configure(job: Job, tree: Prepared) -> None:
+    tree.step(job, "configure", ["./configure", *tree.configure])
+    _check_triplet(tree.src / "Makefile", job.target, job.version)
+
+
+def build(ctx: Context, job: Job) -> BuiltPython:
+    """Build (or take from the cache) one release; with job.build_python, as a
+    cross build; with job.profile, compiled once with that PGO profile."""
+    recipe, release, target, toolchain = job.recipe, job.release, job.target, job.toolchain
+    entry = cache.entry(ctx.cache_dir / "cpython" / target.arch, release.version, cache_material(ctx.project, job))
+    if entry.found(f"CPython {release.version}"):
+        return BuiltPython(release, entry.key, entry.path, json.loads((entry.path / "build-info.json").read_text()))
+    if job.profile_guided and job.profile is None:
+        raise BuildError(f"CPython {release.version} for {target.arch} builds with PGO but was given no profile")
+    tree = prepare(ctx, job, f"cpython-{release.version}")
     with entry.publish() as staging:
-        steps = [
-            ("configure", ["./configure", f"--prefix={INSTALL_PREFIX}", *configure]),
-            ("make", ["make", f"-j{ctx.jobs}", *make_variables]),
-            ("install", ["make", "install", f"DESTDIR={staging}", *make_variables]),
-        ]
+        configure(job, tree)
+        if job.profile is not None:
+            job.profile.restore(tree.src)
+        log = tree.step(job, "make", ["make", f"-j{ctx.jobs}", *tree.make_variables])
+        if job.profile_guided and "-fprofile-use" not in log.read_text(errors="replace"):
+            raise BuildError(f"CPython {release.version}: make did not compile with the PGO profile; see {log}")
+        tree.step(job, "install", ["make", "install", f"DESTDIR={staging}", *tree.make_variables])
         if job.build_python:
             # make install's ensurepip would run the build's Python, whose pip
             # sees its own site-packages and installs nothing; install the
             # bundled pip wheel into the staged tree by its prefix instead.
             # By name from the bundled directory, as ensurepip does, so that no
             # direct_url.json records where the wheel was.
-            steps.append(("pip", [str(job.build_python.program), "-m", "pip", "install", "--no-index",
-                                  f"--find-links={src / 'Lib' / 'ensurepip' / '_bundled'}", "--no-deps",
-                                  "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore",
-                                  "--ignore-installed", f"--root={staging}", f"--prefix={INSTALL_PREFIX}", "pip"]))
-        for name, argv in steps:
-            log = logs / f"cpython-{release.version}-{name}.log"
-            log.write_text("")
-            with stage(f"CPython {release.version}: {name}"):
-                run(f"CPython {release.version} {name}", argv, log=log, cwd=src, env=env)
-            if name == "configure":
-                _check_triplet(src / "Makefile", target, release.version)
-            if name == "make" and job.profile_guided:
-                _check_profile(src, toolchain, release.version, log)
-        info = _build_info(recipe, release, target, src, applied,
-                           logs / f"cpython-{release.version}-make.log")
+            tree.step(job, "pip", [str(job.build_python.program), "-m", "pip", "install", "--no-index",
+                                   f"--find-links={tree.src / 'Lib' / 'ensurepip' / '_bundled'}", "--no-deps",
+                                   "--no-cache-dir", "--disable-pip-version-check", "--root-user-action=ignore",
+                                   "--ignore-installed", f"--root={staging}", f"--prefix={INSTALL_PREFIX}", "pip"])
+        info = _build_info(recipe, release, target, tree.src, tree.applied,
+                           tree.logs / f"cpython-{release.version}-make.log")
         # Paths that may appear in the installed files; relocation removes them.
-        info["build_paths"] = {"source": str(src), "sysroot": str(sysroot),
-                               "deps": str(deps_root), "toolchain": str(toolchain.bin_dir)}
+        info["build_paths"] = {"source": str(tree.src), "sysroot": str(tree.sysroot),
+                               "deps": str(tree.deps_root), "toolchain": str(toolchain.bin_dir)}
         (staging / "build-info.json").write_text(json.dumps(info, indent=2, sort_keys=True))
     if ctx.keep_work:
-        detail(f"CPython's build directory is kept: {src}")
+        detail(f"CPython's build directory is kept: {tree.src}")
     else:
-        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tree.work, ignore_errors=True)
     return BuiltPython(release, entry.key, entry.path, info)
 
 
@@ -276,14 +315,6 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
     if not soabi.endswith(f"-{target.platform_triplet}"):
         raise BuildError(f"CPython {version}: configure chose SOABI {soabi!r}, expected one ending in "
                          f"-{target.platform_triplet}; the platform-triplet patch did not take effect")
-
-
-def _check_profile(src: Path, toolchain: Toolchain, version: str, log: Path) -> None:
-    """CPython's Makefile ignores a failed training run (`|| true`), and the
-    optimised build then goes on without a profile: fail here instead."""
-    if toolchain.kind.profiles and not (src / "Python" / "ceval.gcda").is_file():
-        raise BuildError(f"CPython {version}: the PGO training run wrote no profile for Python/ceval.c; "
-                         f"the instrumented interpreter's output is in {log} (after `-m test --pgo`)")
 
 
 def _build_info(recipe, release, target, src: Path, applied: list[str], make_log: Path) -> dict:

@@ -14,6 +14,7 @@ from .context import Context
 from .cpython import BuiltPython, Job
 from .dependencies import BuiltDependency
 from .errors import BuildError
+from .names import ArchiveName
 from .recipes import PythonRecipe, SourceFile
 
 # python-build-standalone's PYTHON.json schema version whose names we follow.
@@ -126,6 +127,9 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         "patches": info["patches"],
         "missing_modules": info["missing_modules"],
         "toolchain": _toolchain(ctx, job),
+        **({"pgo_profile": {"path": str(ArchiveName(version, ctx.project.build_tag, target.triple, "profile",
+                                                    ("pgo",))),
+                            "sha256": job.profile.sha256, "key": job.profile.key}} if job.profile else {}),
     }
 
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-KINDS = ("install_only", "install_only_stripped", "full")
-EXTENSIONS = {"install_only": "tar.gz", "install_only_stripped": "tar.gz", "full": "tar.zst"}
+# profile: a PGO build's training profile (pgo.py), beside its archives.
+KINDS = ("install_only", "install_only_stripped", "full", "profile")
+EXTENSIONS = {"install_only": "tar.gz", "install_only_stripped": "tar.gz", "full": "tar.zst", "profile": "tar.zst"}
 
 _NAME = re.compile(
     r"cpython-(?P<version>\d+\.\d+\.\d+(?:(?:a|b|rc)\d+)?)\+(?P<tag>[0-9A-Za-z.]+)"
     # A triple ends in its libc (musl, musleabihf, ...), so options and kind cannot be taken for part of it.
     r"-(?P<triple>[0-9a-z_]+-[0-9a-z_]+-linux-musl[a-z]*)"
-    r"-(?:(?P<options>[0-9a-z]+(?:\+[0-9a-z]+)*)-)?(?P<kind>install_only_stripped|install_only|full)"
+    r"-(?:(?P<options>[0-9a-z]+(?:\+[0-9a-z]+)*)-)?(?P<kind>install_only_stripped|install_only|full|profile)"
     r"\.(?P<ext>tar\.gz|tar\.zst)")
 
 
@@ -37,8 +38,8 @@ class ArchiveName:
     def __post_init__(self):
         if self.kind not in KINDS:
             raise ValueError(f"unknown archive kind {self.kind!r}; known: {', '.join(KINDS)}")
-        if self.kind == "full" and not self.options:
-            raise ValueError("a full archive names its build options (e.g. pgo+lto, noopt)")
+        if self.kind in ("full", "profile") and not self.options:
+            raise ValueError(f"a {self.kind} archive names its build options (e.g. pgo+lto, noopt)")
 
     @property
     def extension(self) -> str:

@@ -3,17 +3,18 @@
 orchestrates; each stage's work is in its own module."""
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import (cache, code_identity, container, cpython, dependencies, package, relocate, smoke, sources,
+from . import (cache, code_identity, container, cpython, dependencies, package, pgo, relocate, smoke, sources,
                toolchain, verify)
 from .context import Context, publishing
 from .cpython import BuiltPython, Job
-from .errors import SourceUnavailable
+from .errors import SourceUnavailable, UsageError
 from .recipes import PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies, python_for, target_for
 from .steps import detail, stage
 
@@ -25,6 +26,7 @@ class BuildResult:
     target: Target
     info: dict
     verification: dict = field(default_factory=dict)
+    profile: Path | None = None  # the PGO profile, beside the archives
 
 
 def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease]:
@@ -43,16 +45,19 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
 
 
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
-          verify_archives: bool = True, add_options=(), remove_options=()) -> BuildResult:
+          verify_archives: bool = True, add_options=(), remove_options=(), profile: Path | None = None) -> BuildResult:
     """Build one distribution on the chosen backend, then verify its archives here.
-    `add_options` and `remove_options` name build options ([options] in the recipes)."""
+    `add_options` and `remove_options` name build options ([options] in the
+    recipes); `profile` is a PGO profile (or a full archive carrying one) to
+    compile with instead of training."""
     with ctx.exclusive():
         return _build(ctx, spec, arch, out_dir.absolute(), network, backend, verify_archives,
-                      tuple(add_options), tuple(remove_options))
+                      tuple(add_options), tuple(remove_options), profile)
 
 
 def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, backend: str,
-           verify_archives: bool, add_options: tuple[str, ...], remove_options: tuple[str, ...]) -> BuildResult:
+           verify_archives: bool, add_options: tuple[str, ...], remove_options: tuple[str, ...],
+           profile: Path | None) -> BuildResult:
     with stage("recipes"):
         target = target_for(arch)
         base, release = select_release(ctx, spec)
@@ -70,7 +75,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
         names = package.archive_names(recipe, release.version, target, ctx.project.build_tag)
         result = BuildResult([out_dir / str(name) for name in names], release.version, target, {})
     else:
-        result = _build_here(ctx, base, recipe, release, target, out_dir)
+        result = _build_here(ctx, base, recipe, release, target, out_dir, profile)
     if verify_archives:
         with stage("verify"):
             result.verification = verify.verify_all(ctx, result.archives, network)
@@ -78,7 +83,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
 
 
 def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release: PythonRelease, target: Target,
-                out_dir: Path) -> BuildResult:
+                out_dir: Path, profile: Path | None = None) -> BuildResult:
     """The host backend: zig, or on a musl host of the target's arch its own compiler.
     `recipe` is `base` with the build's options folded in."""
     with stage("toolchain"):
@@ -98,6 +103,11 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
         if python_tools is not tools:
             detail(f"PGO: CPython builds with the {python_tools.kind.name} toolchain in {python_tools.bin_dir}")
         job = Job(recipe, release, target, python_tools, built, build_python)
+        if job.profile_guided:
+            job = dataclasses.replace(job, profile=pgo.obtain(ctx, job, profile))
+        elif profile is not None:
+            raise UsageError(f"--profile: this build of CPython {release.version} for {target.arch} does not use "
+                             "PGO (a cross build, or --without pgo)")
         python = cpython.build(ctx, job)
     archives = _packaged(ctx, job, python, patchelf)
     final = []
@@ -106,9 +116,15 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
             shutil.copyfile(archive, tmp)
         final.append(out_dir / archive.name)
         detail(f"{final[-1]} ({final[-1].stat().st_size / 2**20:.1f} MiB)")
+    profile_file = None
+    if job.profile is not None:
+        with publishing(out_dir / pgo.dist_name(job, ctx.project.build_tag)) as tmp:
+            shutil.copyfile(job.profile.path, tmp)
+        profile_file = out_dir / pgo.dist_name(job, ctx.project.build_tag)
+        detail(f"{profile_file} (the PGO profile, {profile_file.stat().st_size / 2**20:.1f} MiB)")
     with stage("smoke check"):
         smoke.smoke_check(ctx, final[0], target, not_built=list(recipe.missing_modules))
-    return BuildResult(final, release.version, target, python.info)
+    return BuildResult(final, release.version, target, python.info, profile=profile_file)
 
 
 def _packaged(ctx: Context, job: Job, python: BuiltPython, patchelf: str) -> list[Path]:
@@ -152,7 +168,10 @@ def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease) 
     tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
     python_tools = toolchain.for_cpython(ctx, host, tools, recipe.profile_guided(host.arch))
-    python = cpython.build(ctx, Job(recipe, release, host, python_tools, built))
+    job = Job(recipe, release, host, python_tools, built)
+    if job.profile_guided:
+        job = dataclasses.replace(job, profile=pgo.obtain(ctx, job))
+    python = cpython.build(ctx, job)
     return cpython.build_python(ctx, python, built)
 
 

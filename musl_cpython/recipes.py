@@ -184,6 +184,8 @@ class PythonRecipe:
 
     def with_options(self, names) -> PythonRecipe:
         """This recipe with what the named options add folded into its own lists and tables."""
+        if self.enabled_options:
+            raise ValueError("with_options() folds options into the recipe as loaded, once")
         merged = {"configure": list(self.configure), "make": list(self.make), "patches": list(self.patches),
                   "cflags": list(self.cflags), "environment": dict(self.environment)}
         for name in names:

@@ -14,8 +14,9 @@ from urllib.parse import quote
 
 import zstandard
 
+from . import pgo
 from .context import publishing
-from .errors import BuildError
+from .errors import BuildError, UsageError
 from .names import ArchiveName, NotAnArchiveName
 from .recipes import Target, target_for_triple
 from .sources import sha256_file
@@ -58,6 +59,15 @@ def _drain(tar: tarfile.TarFile) -> set[str]:
     return names
 
 
+def _readable_profile(path: Path) -> str | None:
+    """Why a PGO profile beside the archives cannot be released, if it cannot."""
+    try:
+        pgo.load(path)
+    except UsageError as e:
+        return str(e).split(": ", 1)[-1]
+    return None
+
+
 def _verified(path: Path) -> str | None:
     report = path.with_name(path.name + ".verify.json")
     try:
@@ -80,8 +90,8 @@ def collect(directory: Path) -> list[Artifact]:
             warning(f"skipping {e}")  # the message starts with the archive's name
             continue
         target = target_for_triple(name.triple)
-        problem = ("no target recipe for " + name.triple if target is None else None) or _readable(path) \
-            or _verified(path)
+        problem = ("no target recipe for " + name.triple if target is None else None) or (
+            _readable_profile(path) if name.kind == "profile" else _readable(path) or _verified(path))
         if problem:
             warning(f"skipping {path.name}: {problem}")
             continue

@@ -21,14 +21,18 @@ from .steps import detail, stage
 
 
 def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
-              against_cache: bool = False) -> bool:
+              against_cache: bool = False, profile: Path | None = None) -> bool:
+    """Two builds compared byte for byte. A PGO build's second build uses the
+    first's profile (or both use `profile`, a profile file or a published
+    full archive): the profile is an input like the sources."""
     scratch = Path(tempfile.mkdtemp(prefix="musl-cpython-reproduce-", dir=keep))
     digests = []
     try:
         if against_cache:
             with stage("build from the regular caches"):
-                result = pipeline.build(ctx, spec, arch, scratch / "cached" / "dist", network=False)
+                result = pipeline.build(ctx, spec, arch, scratch / "cached" / "dist", network=False, profile=profile)
             digests.append({a.name: sha256_file(a) for a in result.archives})
+            profile = profile or result.profile
         for run in ("first", "second")[len(digests):]:
             cache = scratch / run / "cache"
             cache.mkdir(parents=True)
@@ -38,8 +42,10 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
             run_ctx = Context(build_dir=scratch / run / "build", cache_dir=cache,
                               sources_dir=ctx.sources_dir, jobs=ctx.jobs, project=ctx.project)
             with stage(f"{run} clean build"):
-                result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False)
-            digests.append({a.name: sha256_file(a) for a in result.archives})
+                result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False, profile=profile)
+            digests.append({a.name: sha256_file(a) for a in result.archives + ([result.profile] if result.profile
+                                                                                  else [])})
+            profile = profile or result.profile
         same = digests[0] == digests[1]
         for name in sorted(set(digests[0]) | set(digests[1])):
             a, b = digests[0].get(name), digests[1].get(name)

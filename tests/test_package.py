@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from musl_cpython.errors import BuildError
-from musl_cpython.package import write_archive
+from musl_cpython.archives import write_archive
 
 
 def tree(root, mtime):

@@ -1,5 +1,6 @@
 """PGO builds: the profiling compiler (Debian's GCC with musl's specs), and
 which builds get PGO at all."""
+import json
 import platform
 import subprocess
 from pathlib import Path
@@ -21,8 +22,13 @@ def gcc(tmp_path_factory):
     ctx = Context(build_dir=tmp_path_factory.mktemp("pgo"), cache_dir=default_cache_dir())
     x86_64 = target_for("x86_64")
     zig = toolchain.prepare(ctx, x86_64)
+    return toolchain.for_cpython(ctx, x86_64, zig, default_recipe("x86_64").profile_guided("x86_64"))
+
+
+def default_recipe(arch):
+    """3.13 with the build options a build for `arch` gets by default (pgo among them)."""
     recipe, _ = python_for("3.13")
-    return toolchain.for_cpython(ctx, x86_64, zig, recipe.profile_guided("x86_64"))
+    return recipe.with_options(recipe.choose_options(arch))
 
 
 @needs_x86_64
@@ -53,8 +59,8 @@ def test_instrumented_program_writes_a_profile_that_the_optimised_build_uses(gcc
 
 
 def test_cross_builds_drop_pgo_and_say_so_in_the_archive_name():
-    recipe, _ = python_for("3.13")
     for arch in ("aarch64", "s390x", "x86_64"):
+        recipe = default_recipe(arch)
         here = platform.machine() == arch
         assert (recipe.configure_for(arch)[-1] == "--disable-optimizations") is not here
         assert metadata.build_options(recipe, arch).startswith("pgo+") is here
@@ -63,3 +69,133 @@ def test_cross_builds_drop_pgo_and_say_so_in_the_archive_name():
 
 def test_a_zig_toolchain_without_pgo_stays_as_it_is(tools):
     assert toolchain.for_cpython(None, tools.target, tools, profile_guided=False) is tools
+
+
+def test_without_pgo_the_build_is_lto_only():
+    recipe, _ = python_for("3.13")
+    without = recipe.with_options(recipe.choose_options("x86_64", remove=("pgo",)))
+    assert not without.profile_guided("x86_64") and metadata.build_options(without, "x86_64") == "lto"
+
+
+# The profile as a build input (musl_cpython/pgo.py), on a small program and
+# on the keys of a real job, without building CPython.
+
+def small_job(tools, **changes):
+    import dataclasses
+
+    from musl_cpython.cpython import Job
+    from musl_cpython.dependencies import BuiltDependency
+    from musl_cpython.recipes import load_dependencies
+    recipe, releases = python_for("3.13.15")
+    recipe = recipe.with_options(recipe.choose_options("x86_64"))
+    zlib = load_dependencies()["zlib"]
+    job = Job(recipe, releases[0], target_for("x86_64"), tools, {"zlib": BuiltDependency(zlib, "k" * 64, None)})
+    return dataclasses.replace(job, **changes)
+
+
+def test_the_profile_key_follows_what_the_counts_depend_on(ctx, tools):
+    import dataclasses
+
+    from musl_cpython import pgo
+    job = small_job(tools)
+    key = pgo.key_for(ctx, job)
+    assert key == pgo.key_for(ctx, small_job(tools))
+    other_task = dataclasses.replace(job.recipe, environment={**job.recipe.environment, "PROFILE_TASK": "-m test_re"})
+    assert pgo.key_for(ctx, dataclasses.replace(job, recipe=other_task)) != key
+    assert pgo.key_for(ctx, dataclasses.replace(job, recipe=python_for("3.13")[0].with_options(()))) != key
+    assert pgo.key_for(ctx, dataclasses.replace(job, toolchain=dataclasses.replace(tools, identity="x"))) != key
+    # The profile itself is not part of its own key.
+    assert pgo.key_for(ctx, dataclasses.replace(job, profile=object())) == key
+
+
+@needs_x86_64
+def test_a_collected_profile_is_restored_into_another_tree_and_used(gcc, tmp_path, ctx, tools):
+    """Train in one directory, collect the counts, compile in another with
+    -fprofile-use: what a PGO build with a given profile does."""
+    from musl_cpython import pgo
+    trained, fresh = tmp_path / "first build dir", tmp_path / "second"
+    for tree in (trained, fresh):
+        (tree / "sub").mkdir(parents=True)
+        (tree / "sub" / "loop.c").write_text(PROGRAM)
+    env = gcc.environment(0)
+    compile_ = [gcc.cc, *gcc.cflags, "-O2", "sub/loop.c", "-o", "sub/loop"]
+    subprocess.run([*compile_, "-fprofile-generate"], check=True, cwd=trained, env=env)
+    subprocess.run(["./sub/loop"], check=True, cwd=trained, capture_output=True)
+    counts = sorted(trained.rglob("*.gcda"))
+    assert counts
+    dest = tmp_path / "profiles"
+    dest.mkdir()
+    for name in ("a", "b"):
+        pgo.collect(trained, counts, {"key": "k" * 64, "python": "3.13.15"}, dest / f"{name}.tar.zst", 1763683200)
+    assert (dest / "a.tar.zst").read_bytes() == (dest / "b.tar.zst").read_bytes()  # deterministic
+    profile = pgo.load(dest / "a.tar.zst")
+    assert profile.key == "k" * 64 and profile.manifest["files"] == len(counts)
+    profile.restore(fresh)
+    assert (fresh / pgo.STAMP).is_file()
+    result = subprocess.run([*compile_, "-fprofile-use", "-Werror=missing-profile"], capture_output=True, text=True,
+                            cwd=fresh, env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def write_profile(path, key="k" * 64, fmt=1):
+    import io
+    import tarfile
+
+    import zstandard
+    manifest = json.dumps({"key": key, "format": fmt, "files": 0, "python": "3.13.15"}).encode()
+    raw = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(raw, closefd=False) as stream, \
+            tarfile.open(fileobj=stream, mode="w|") as tar:
+        info = tarfile.TarInfo("profile/PROFILE.json")
+        info.size = len(manifest)
+        tar.addfile(info, io.BytesIO(manifest))
+    path.write_bytes(raw.getvalue())
+    return path
+
+
+@pytest.mark.parametrize("spoil, message", [
+    (lambda p: p.write_bytes(b"not zstd at all"), "not a readable PGO profile"),
+    (lambda p: p.write_bytes(write_profile(p).read_bytes()[:40]), "not a readable PGO profile"),
+    (lambda p: write_profile(p, fmt=99), "a PGO profile of another format"),
+])
+def test_a_bad_profile_is_one_line_and_exit_code_2(tmp_path, spoil, message):
+    from musl_cpython import pgo
+    from musl_cpython.errors import UsageError
+    path = tmp_path / "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-pgo-profile.tar.zst"
+    spoil(path)
+    with pytest.raises(UsageError) as e:
+        pgo.load(path)
+    assert message in str(e.value) and "\n" not in str(e.value) and e.value.exit_code == 2
+
+
+def test_a_profile_for_another_build_names_both_keys(ctx, tools, tmp_path):
+    from musl_cpython import pgo
+    from musl_cpython.errors import UsageError
+    given = write_profile(tmp_path / "given-pgo-profile.tar.zst", key="0" * 64)
+    job = small_job(tools)
+    with pytest.raises(UsageError) as e:
+        pgo.obtain(ctx, job, given)
+    assert f"(key {'0' * 16})" in str(e.value) and f"(key {pgo.key_for(ctx, job)[:16]})" in str(e.value)
+    assert "this build needs one for CPython 3.13.15 for x86_64-unknown-linux-musl" in str(e.value)
+    assert not (ctx.cache_dir / "profiles").exists() or not any((ctx.cache_dir / "profiles").rglob("*.tar.zst"))
+
+
+def test_a_given_profile_joins_the_cache_and_is_reused(ctx, tools, tmp_path):
+    from musl_cpython import pgo
+    job = small_job(tools)
+    given = write_profile(tmp_path / "given-pgo-profile.tar.zst", key=pgo.key_for(ctx, job))
+    first = pgo.obtain(ctx, job, given)
+    given.unlink()
+    again = pgo.obtain(ctx, job)  # no training: the cache has it
+    assert again.path == first.path and again.sha256 == first.sha256
+
+
+def test_an_interrupted_training_leaves_no_profile(ctx, tools, monkeypatch):
+    from musl_cpython import pgo
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(pgo, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        pgo.obtain(ctx, small_job(tools))
+    assert list((ctx.cache_dir / "profiles" / "x86_64").iterdir()) == []

@@ -145,8 +145,9 @@ def test_bad_version_ranges_are_named(recipes_copy, item, message):
 
 def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
     recipe = load_pythons()["3.13"]
-    assert recipe.choose_options("x86_64") == ("static-interpreter",)  # on by default
-    assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == ()
+    assert recipe.choose_options("x86_64") == ("pgo", "static-interpreter")  # on by default
+    assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == ("pgo",)
+    assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter",)  # pgo: 3.10 and later
     folded = recipe.with_options(("static-interpreter",))
     assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)",) and folded.enabled_options == ("static-interpreter",)
     assert load_pythons()["3.9"].with_options(("static-interpreter",)).make == ("BLDLIBRARY=$(LIBRARY_OBJS)",)
@@ -158,7 +159,7 @@ def test_an_unknown_or_inapplicable_option_is_a_usage_error(recipes_copy):
 
     from musl_cpython.recipes import BuildOption
     recipe = load_pythons()["3.13"]
-    with pytest.raises(UsageError, match="unknown build option 'turbo'; options for Python 3.13: static-interpreter"):
+    with pytest.raises(UsageError, match="unknown build option 'turbo'; options for Python 3.13: pgo, static-interpreter"):
         recipe.choose_options("x86_64", add=("turbo",))
     narrow = dataclasses.replace(recipe, options={"bolt": BuildOption(why="x", default=False, versions=">=3.14",
                                                                       arches=("x86_64",))})

@@ -1,0 +1,192 @@
+"""PGO profiles as build inputs.
+
+A profile is what CPython's training task (`make profile-run-stamp`: an
+instrumented build, then PROFILE_TASK) leaves in the build tree: one .gcda
+file of counts per object file. It is collected into a deterministic
+archive (profile/... and profile/PROFILE.json), cached under a key of
+everything it depends on (the CPython build's own inputs, the training task
+and its environment), shipped in the full archive and beside it in dist/,
+and taken back with `build --profile`. With a profile at hand CPython is
+compiled once: the counts go back into a fresh tree, make is told the
+training ran (profile-run-stamp), and it compiles with -fprofile-use.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import zstandard
+
+from . import cache, cpython
+from .archives import safe_extract, write_archive
+from .context import Context
+from .cpython import Job
+from .errors import BuildError, UsageError
+from .names import ArchiveName, NotAnArchiveName
+from .sources import sha256_file
+from .steps import detail, stage
+
+FILE = "profile.tar.zst"
+MANIFEST = "profile/PROFILE.json"
+FORMAT = 1
+# What the training run gets besides the build's environment: a fixed hash
+# seed, so that dict and set orders (and the paths they lead down) repeat.
+TRAINING_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
+STAMP = "profile-run-stamp"  # CPython's Makefile: the training has run
+
+
+@dataclass(frozen=True)
+class Profile:
+    path: Path  # the profile archive
+    key: str  # what it was trained for
+    sha256: str
+    manifest: dict
+
+    def restore(self, src: Path) -> None:
+        """Put the counts into a configured source tree and tell make the training ran."""
+        with tempfile.TemporaryDirectory(dir=src, prefix=".profile-") as tmp:
+            safe_extract(self.path, Path(tmp))
+            counts = Path(tmp) / "profile"
+            for gcda in counts.rglob("*.gcda"):
+                target = src / gcda.relative_to(counts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(gcda, target)
+        (src / STAMP).touch()
+        detail(f"PGO: {self.manifest['files']} profile files restored from {self.path.name} (key {self.key[:16]})")
+
+
+def describe(job: Job) -> dict:
+    """What a profile is for, in words a mismatch error can show."""
+    return {"python": job.version, "target": job.target.triple, "toolchain": job.toolchain.kind.name,
+            "options": list(job.recipe.enabled_options)}
+
+
+def key_for(ctx: Context, job: Job) -> str:
+    """Everything the counts depend on: the build's own inputs (release pin,
+    patches, configure options, compiler identity, target, dependency keys),
+    the training task and its environment."""
+    job = dataclasses.replace(job, profile=None)
+    return cache.key_of({"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
+                         "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT})
+
+
+def dist_name(job: Job, build_tag: str) -> str:
+    """The profile's file name beside the archives."""
+    return str(ArchiveName(job.version, build_tag, job.target.triple, "profile", ("pgo",)))
+
+
+def obtain(ctx: Context, job: Job, given: Path | None = None) -> Profile:
+    """The profile for `job`: the one given (which must be for this very build;
+    it then joins the cache), else the cached one, else a new training run."""
+    key = key_for(ctx, job)
+    entry = cache.entry(ctx.cache_dir / "profiles" / job.target.arch, job.version, {"key": key})
+    if given is not None:
+        with tempfile.TemporaryDirectory(prefix="musl-cpython-profile-") as tmp:
+            profile = load(given, Path(tmp))
+            if profile.key != key:
+                raise UsageError(f"{given}: a PGO profile for {_words(profile.manifest)} (key {profile.key[:16]}); "
+                                 f"this build needs one for {_words(describe(job))} (key {key[:16]})")
+            if not entry.path.is_dir():
+                with entry.publish() as staging:
+                    shutil.copyfile(profile.path, staging / FILE)
+        detail(f"PGO profile given: {given.name} (key {key[:16]})")
+        return load(entry.path / FILE)
+    if entry.found(f"PGO profile for CPython {job.version}"):
+        return load(entry.path / FILE)
+    with entry.publish() as staging:
+        train(ctx, job, key, staging / FILE)
+    return load(entry.path / FILE)
+
+
+def _words(manifest: dict) -> str:
+    options = ", ".join(manifest.get("options", [])) or "no options"
+    return (f"CPython {manifest.get('python', '?')} for {manifest.get('target', '?')} built by "
+            f"{manifest.get('toolchain', '?')} with {options}")
+
+
+def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
+    """Build instrumented, run the training task, and collect the counts into `dest`."""
+    with stage(f"PGO profile for CPython {job.version}: instrumented build and training"):
+        tree = cpython.prepare(ctx, job, f"profile-{job.version}", TRAINING_ENVIRONMENT, purpose="profile")
+        cpython.configure(job, tree)
+        log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables])
+        counts = sorted(tree.src.rglob("*.gcda"))
+        if not (tree.src / "Python" / "ceval.gcda").is_file():
+            raise BuildError(f"CPython {job.version}: the training run wrote no profile for Python/ceval.c; "
+                             f"its output is in {log}")
+        manifest = {**describe(job), "key": key, "task": job.recipe.environment.get("PROFILE_TASK", ""),
+                    "training_environment": TRAINING_ENVIRONMENT}
+        collect(tree.src, counts, manifest, dest, ctx.project.source_date_epoch)
+        detail(f"{len(counts)} profile files, {dest.stat().st_size / 2**20:.1f} MiB")
+        if not ctx.keep_work:
+            shutil.rmtree(tree.work, ignore_errors=True)
+
+
+def collect(src: Path, counts: list[Path], manifest: dict, dest: Path, epoch: int) -> None:
+    """The .gcda files `counts` under `src` (by their paths relative to it) and
+    PROFILE.json, as a deterministic archive at `dest`."""
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".collect-") as tmp:
+        collected = Path(tmp)
+        for gcda in counts:
+            target = collected / "profile" / gcda.relative_to(src)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(gcda, target)
+        (collected / MANIFEST).parent.mkdir(parents=True, exist_ok=True)
+        (collected / MANIFEST).write_text(json.dumps({**manifest, "format": FORMAT, "files": len(counts)},
+                                                     indent=2, sort_keys=True) + "\n")
+        write_archive(collected, "profile", dest, epoch, first=(MANIFEST,))
+
+
+def load(path: Path, scratch: Path | None = None) -> Profile:
+    """A profile archive, or (copied into `scratch`) the one inside a published
+    full archive. Anything else (corrupt, truncated, not a profile) is a
+    usage error of one line."""
+    if not path.is_file():
+        raise UsageError(f"{path}: no such PGO profile")
+    try:
+        name = ArchiveName.parse(path.name)
+    except NotAnArchiveName:
+        name = None
+    if name is not None and name.kind == "full":
+        if scratch is None:
+            raise UsageError(f"{path}: a full archive, where a profile file was expected")
+        return load(_out_of_full_archive(path, scratch))
+    try:
+        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
+                tarfile.open(fileobj=stream, mode="r|") as tar:
+            first = tar.next()
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise UsageError(f"{path}: not a PGO profile (its first member is not {MANIFEST})")
+            manifest = json.loads(tar.extractfile(first).read())
+            for _ in tar:  # read to the end: a truncated archive fails here
+                pass
+    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a readable PGO profile ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                         ) from None
+    if manifest.get("format") != FORMAT or not isinstance(manifest.get("key"), str):
+        raise UsageError(f"{path}: a PGO profile of another format ({manifest.get('format')!r}, this build reads {FORMAT})")
+    return Profile(path, manifest["key"], sha256_file(path), manifest)
+
+
+def _out_of_full_archive(path: Path, scratch: Path) -> Path:
+    """The profile a full archive carries (python/<name>-pgo-profile.tar.zst), copied into `scratch`."""
+    try:
+        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
+                tarfile.open(fileobj=stream, mode="r|") as tar:
+            for member in tar:
+                inner = member.name.split("/")
+                if len(inner) == 2 and inner[0] == "python" and inner[1].endswith("-profile.tar.zst") \
+                        and member.isfile():
+                    out = scratch / inner[1]
+                    with open(out, "wb") as copy:
+                        shutil.copyfileobj(tar.extractfile(member), copy)
+                    return out
+    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as e:
+        raise UsageError(f"{path}: not a readable full archive ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                         ) from None
+    raise UsageError(f"{path}: a full archive without a PGO profile (it was not built with PGO)")
