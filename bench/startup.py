@@ -36,6 +36,10 @@ def main(argv: list[str] | None = None) -> int:
             pythons.append((subject.name, python))
         else:
             pythons.append((str(subject), str(subject)))
+    # Before/after comparisons are often of archives with the same name in two directories.
+    names = [label for label, _ in pythons]
+    pythons = [(f"{subject.parent.name}/{label}" if names.count(label) > 1 else label, python)
+               for subject, (label, python) in zip(args.subjects, pythons)]
     runs = {label: [] for label, _ in pythons}
     for round_ in range(args.rounds):
         for label, python in pythons:
