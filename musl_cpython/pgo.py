@@ -12,6 +12,7 @@ training ran (profile-run-stamp), and it compiles with -fprofile-use.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -156,18 +157,13 @@ def load(path: Path, scratch: Path | None = None) -> Profile:
         if scratch is None:
             raise UsageError(f"{path}: a full archive, where a profile file was expected")
         return load(_out_of_full_archive(path, scratch))
-    try:
-        with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
-                tarfile.open(fileobj=stream, mode="r|") as tar:
-            first = tar.next()
-            if first is None or first.name != MANIFEST or not first.isfile():
-                raise UsageError(f"{path}: not a PGO profile (its first member is not {MANIFEST})")
-            manifest = json.loads(tar.extractfile(first).read())
-            for _ in tar:  # read to the end: a truncated archive fails here
-                pass
-    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError, ValueError) as e:
-        raise UsageError(f"{path}: not a readable PGO profile ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-                         ) from None
+    with _streamed(path, "PGO profile") as tar:
+        first = tar.next()
+        if first is None or first.name != MANIFEST or not first.isfile():
+            raise UsageError(f"{path}: not a PGO profile (its first member is not {MANIFEST})")
+        manifest = json.loads(tar.extractfile(first).read())
+        for _ in tar:  # read to the end: a truncated archive fails here
+            pass
     if manifest.get("format") != FORMAT or not isinstance(manifest.get("key"), str):
         raise UsageError(f"{path}: a PGO profile of another format ({manifest.get('format')!r}, this build reads {FORMAT})")
     return Profile(path, manifest["key"], sha256_file(path), manifest)
@@ -175,18 +171,24 @@ def load(path: Path, scratch: Path | None = None) -> Profile:
 
 def _out_of_full_archive(path: Path, scratch: Path) -> Path:
     """The profile a full archive carries (python/<name>-pgo-profile.tar.zst), copied into `scratch`."""
+    with _streamed(path, "full archive") as tar:
+        for member in tar:
+            inner = member.name.split("/")
+            if len(inner) == 2 and inner[0] == "python" and inner[1].endswith("-profile.tar.zst") and member.isfile():
+                out = scratch / inner[1]
+                with open(out, "wb") as copy:
+                    shutil.copyfileobj(tar.extractfile(member), copy)
+                return out
+    raise UsageError(f"{path}: a full archive without a PGO profile (it was not built with PGO)")
+
+
+@contextlib.contextmanager
+def _streamed(path: Path, what: str):
+    """A .tar.zst read as a stream; a corrupt or truncated one is a usage error of one line."""
     try:
         with open(path, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
                 tarfile.open(fileobj=stream, mode="r|") as tar:
-            for member in tar:
-                inner = member.name.split("/")
-                if len(inner) == 2 and inner[0] == "python" and inner[1].endswith("-profile.tar.zst") \
-                        and member.isfile():
-                    out = scratch / inner[1]
-                    with open(out, "wb") as copy:
-                        shutil.copyfileobj(tar.extractfile(member), copy)
-                    return out
-    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as e:
-        raise UsageError(f"{path}: not a readable full archive ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+            yield tar
+    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError, ValueError) as e:
+        raise UsageError(f"{path}: not a readable {what} ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                          ) from None
-    raise UsageError(f"{path}: a full archive without a PGO profile (it was not built with PGO)")
