@@ -54,6 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench")
     parser.add_argument("--jobs", type=int, default=os.cpu_count())
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--only", choices=["builds"],
+                        help="builds: time the builds and report the sizes, skip the runtime comparison "
+                             "(for a version that has no glibc reference here)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the sections an interrupted run with the same work directory finished")
     args = parser.parse_args(argv)
@@ -85,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
     results["sizes"] = archive_sizes([*archives, *args.sizes])
     install_only = next(p for p in archives if p.name.endswith("-install_only.tar.gz"))
     musl, musl_version = unpack(install_only, work / "musl")
+    if args.only == "builds":
+        results["versions"] = {"musl": musl_version, "archive": install_only.name}
+        return finish(results, args.output, saved)
     reference_version = subprocess.run([args.reference, "-c", "import platform; print(platform.python_version())"],
                                        capture_output=True, text=True, check=True).stdout.strip()
     if musl_version != reference_version:
@@ -120,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.allocator_archive:
         section("allocator", allocator)
-    args.output.write_text(render(results))
-    log(f"wrote {args.output} (raw results: {saved})")
+    return finish(results, args.output, saved)
+
+
+def finish(results: dict, output: Path, saved: Path) -> int:
+    output.write_text(render(results))
+    log(f"wrote {output} (raw results: {saved})")
     return 0
 
 

@@ -31,7 +31,7 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
         if against_cache:
             with stage("build from the regular caches"):
                 result = pipeline.build(ctx, spec, arch, scratch / "cached" / "dist", network=False, profile=profile)
-            digests.append({a.name: sha256_file(a) for a in result.archives})
+            digests.append(_digests(result))
             profile = profile or result.profile
         for run in ("first", "second")[len(digests):]:
             cache = scratch / run / "cache"
@@ -43,8 +43,7 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
                               sources_dir=ctx.sources_dir, jobs=ctx.jobs, project=ctx.project)
             with stage(f"{run} clean build"):
                 result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False, profile=profile)
-            digests.append({a.name: sha256_file(a) for a in result.archives + ([result.profile] if result.profile
-                                                                                  else [])})
+            digests.append(_digests(result))
             profile = profile or result.profile
         same = digests[0] == digests[1]
         for name in sorted(set(digests[0]) | set(digests[1])):
@@ -57,3 +56,10 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
     finally:
         if keep is None:
             shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _digests(result: pipeline.BuildResult) -> dict[str, str]:
+    """sha256 of every file a build writes to dist: the archives and, for a PGO
+    build, its profile (both sides must list the same files to compare)."""
+    files = [*result.archives, *([result.profile] if result.profile else [])]
+    return {path.name: sha256_file(path) for path in files}
