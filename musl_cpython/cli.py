@@ -84,7 +84,7 @@ def cmd_fetch(args) -> int:
     target_for(args.arch)  # validates the name
     recipe, release = pipeline.select_release(ctx, args.python)
     deps = dependency_closure(recipe.depends, load_dependencies())
-    pipeline.fetch_all(ctx, release, deps)
+    pipeline.fetch_all(ctx, recipe, release, deps)
     say(f"sources for CPython {release.version} and {len(deps)} dependencies are in {ctx.source_cache}")
     return 0
 

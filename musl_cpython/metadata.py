@@ -60,6 +60,8 @@ def _pin(name: str, version: str, pins: tuple[SourceFile, ...], ctx: Context) ->
         entry["url"] = used.url
     if used.debian:
         entry["debian_source_package"] = used.debian
+    if used.pypi:
+        entry["pypi"] = used.pypi
     return entry
 
 
@@ -123,7 +125,8 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         "license_path": licenses["cpython"],
         "bundled_libraries": bundled,
         "sources": [_pin("cpython", version, python.release.sources, ctx)]
-        + [_pin(d.recipe.name, d.recipe.version, d.recipe.sources, ctx) for d in deps.values()],
+        + [_pin(d.recipe.name, d.recipe.version, d.recipe.sources, ctx) for d in deps.values()]
+        + ([_pin("pip", recipe.pip_version, recipe.pip, ctx)] if recipe.pip else []),
         "patches": info["patches"],
         "missing_modules": info["missing_modules"],
         "toolchain": _toolchain(ctx, job),

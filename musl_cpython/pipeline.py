@@ -68,7 +68,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
                f"{backend} backend{f' ({engine})' if engine else ''}; "
                f"options: {', '.join(recipe.enabled_options) or 'none'}")
     with stage("sources"):
-        fetch_all(ctx, release, deps)
+        fetch_all(ctx, recipe, release, deps)
     if backend == "container":
         with stage("container build"):
             container.build(ctx, engine, target, release.version, out_dir, add_options, remove_options)
@@ -175,8 +175,10 @@ def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease) 
     return cpython.build_python(ctx, python, built)
 
 
-def fetch_all(ctx: Context, release: PythonRelease, deps) -> None:
+def fetch_all(ctx: Context, recipe: PythonRecipe, release: PythonRelease, deps) -> None:
     sources.fetch(ctx, release.sources, f"CPython {release.version}")
+    if recipe.pip:
+        sources.fetch(ctx, recipe.pip, f"pip {recipe.pip_version} for CPython {recipe.minor}")
     for dep in deps:
         sources.fetch(ctx, dep.sources, f"{dep.name} {dep.version}")
 

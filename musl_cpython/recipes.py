@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import platform
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class SourceFile:
     sha256: str
     url: str | None = None
     debian: str | None = None  # Debian source package whose orig tarball this is
+    pypi: str | None = None  # a requirement (pip==26.3) that pip downloads from its package index
     note: str = ""
 
 
@@ -157,6 +159,7 @@ class PythonRecipe:
     cross_environment: dict[str, str] = field(default_factory=dict)  # ... and for cross builds only
     arch_configure: dict[str, tuple[str, ...]] = field(default_factory=dict)  # arch -> arguments after the others
     wheels: dict[str, str] = field(default_factory=dict)  # distribution -> module verification imports
+    pip: tuple[SourceFile, ...] = ()  # the pip wheel every build of this minor ships, in place of the bundled one
     stdlib_tests: StdlibTests = field(default_factory=StdlibTests)  # CPython's own tests: modules, exclusions
     stripped: Stripped = field(default_factory=Stripped)  # what install_only_stripped leaves out
     make: tuple[str, ...] = ()  # variables for every make command
@@ -203,6 +206,11 @@ class PythonRecipe:
             # cross build cannot run it (under qemu it would take hours).
             arguments = (*arguments, "--disable-optimizations")
         return arguments
+
+    @property
+    def pip_version(self) -> str | None:
+        """The version of the pip wheel pinned for this minor (its file name says it)."""
+        return self.pip[0].file.split("-")[1] if self.pip else None
 
     def profile_guided(self, arch: str) -> bool:
         """Whether builds for `arch` here use PGO (configure takes the last flag)."""
@@ -372,6 +380,9 @@ def load_pythons() -> dict[str, PythonRecipe]:
         recipe = schema.build(PythonRecipe, data, f"{_where(path)} (with {common_path.name})")
         for release in recipe.releases:
             _check_pins(release.sources, f"{_where(path)}: release {release.version}")
+        _check_pins(recipe.pip, f"{_where(path)}: [[pip]]")
+        if any(not re.fullmatch(r"pip-[0-9.]+-py3-none-any\.whl", src.file) for src in recipe.pip):
+            raise RecipeError(f"{_where(path)}: [[pip]] must pin pip wheels (pip-<version>-py3-none-any.whl)")
         releases = tuple(sorted(recipe.releases, key=lambda r: Version(r.version), reverse=True))
         pythons[minor] = dataclasses.replace(recipe, releases=releases)
     return dict(sorted(pythons.items(), key=lambda item: Version(item[0])))

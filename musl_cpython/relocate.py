@@ -15,9 +15,10 @@ import re
 import shutil
 import subprocess
 import sysconfig
+import tempfile
 from pathlib import Path
 
-from . import REPO, elf, toolchain
+from . import REPO, elf, sources, toolchain
 from .context import Context
 from .cpython import INSTALL_PREFIX, BuiltPython, Job
 from .errors import BuildError, MissingHostTool
@@ -34,6 +35,10 @@ RELOCATABLE_SHEBANG = """#!/bin/sh
 '''exec' "$(dirname -- "$(realpath -- "$0")")/{python}" "$0" "$@"
 ' '''
 """
+# What an installer writes: "#!/path/bin/python3.X", or, where that path is
+# too long for a "#!" line or has spaces, pip's sh trampoline naming it.
+ABSOLUTE_SHEBANG = re.compile(rb"#!/\S*/bin/python[0-9.]*\n"
+                              rb"""|#!/bin/sh\n'''exec' "/[^"\n]*/bin/python[0-9.]*" "\$0" "\$@"\n' '''\n""")
 
 
 def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, patchelf: str) -> list[str]:
@@ -44,12 +49,16 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     interpreter = f"python{job.minor}"
     link(tree / "bin" / "python", interpreter)
     link(tree / "bin" / "python3", interpreter)
+    build_python = job.build_python
+    # Bytecode depends on the release only: a cross build compiles it with the
+    # same release built for this machine. The same goes for running pip.
+    compiler = build_python.program if build_python else tree / "bin" / interpreter
+    pip_changed = ship_pinned_pip(ctx, job, tree, compiler)
     refresh_records(tree, fix_shebangs(tree / "bin", interpreter))
 
     paths = python.info["build_paths"]
     generic = {name: toolchain.GENERIC_NAMES[role] for kind in toolchain.KINDS.values()
                for role, name in kind.programs.items()}
-    build_python = job.build_python
     changed = rewrite_build_paths(
         tree,
         # Longest names first, so that "clang++" is not rewritten as "clang" + "++".
@@ -58,10 +67,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
         + [(paths["deps"], INSTALL_PREFIX), (paths["source"], INSTALL_PREFIX)],
         drop_patterns=[RUNPATH_FLAG])
     epoch = ctx.project.source_date_epoch
-    # Bytecode depends on the release only: a cross build compiles it with the
-    # same release built for this machine.
-    compiler = build_python.program if build_python else tree / "bin" / interpreter
-    recompile(compiler, tree, [p for p in changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
+    recompile(compiler, tree, [p for p in changed + pip_changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
     # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
     # recorded that staging path as their source file name; compile them again.
     site_packages = tree / "lib" / interpreter / "site-packages"
@@ -150,6 +156,64 @@ def link(path: Path, target: str) -> None:
     path.symlink_to(target)
 
 
+def ship_pinned_pip(ctx: Context, job: Job, tree: Path, python: Path) -> list[Path]:
+    """Put the recipe's pinned pip in place of the one the release bundled:
+    installed in site-packages, and as ensurepip's wheel, so that `python -m
+    venv` gives venvs the same pip. `python` runs pip from the pinned wheel
+    itself (a wheel is importable), so nothing else installs it. Returns the
+    stdlib files changed, to be byte-compiled again."""
+    recipe, version = job.recipe, job.recipe.pip_version
+    if not recipe.pip:
+        return []
+    pin, wheel = sources.fetch(ctx, recipe.pip, f"pip {version} for CPython {job.minor}")
+    stdlib = tree / "lib" / f"python{job.minor}"
+    for record in sorted((stdlib / "site-packages").glob("pip-*.dist-info/RECORD")):
+        _uninstall(record, tree)
+    with tempfile.TemporaryDirectory(prefix="musl-cpython-pip-") as links:
+        shutil.copyfile(wheel, Path(links) / pin.file)
+        # By name from a directory, so that no direct_url.json records where the wheel was.
+        result = subprocess.run(
+            [str(python), "-E", "-s", str(Path(links) / pin.file / "pip"), "install", "--no-index",
+             f"--find-links={links}", "--no-deps", "--no-cache-dir", "--disable-pip-version-check",
+             "--root-user-action=ignore", "--ignore-installed", "--no-compile", "--no-warn-script-location",
+             f"--prefix={tree}", f"pip=={version}"],
+            capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
+    if result.returncode != 0:
+        raise BuildError(f"installing the pinned pip {version}:\n{result.stdout}{result.stderr}")
+    bundled = stdlib / "ensurepip" / "_bundled"
+    for old in bundled.glob("pip-*.whl"):
+        old.unlink()
+    shutil.copyfile(wheel, bundled / pin.file)
+    init = stdlib / "ensurepip" / "__init__.py"
+    text = re.sub(r'^_PIP_VERSION = "[^"]*"$', f'_PIP_VERSION = "{version}"', init.read_text(), count=1, flags=re.M)
+    # Up to 3.9 ensurepip names its pip wheel py2.py3; current pip wheels are py3 only.
+    text = text.replace('("pip", _PIP_VERSION, "py2.py3")', '("pip", _PIP_VERSION, "py3")')
+    if f'_PIP_VERSION = "{version}"' not in text:
+        raise BuildError(f"{init.relative_to(tree)}: no _PIP_VERSION line to point ensurepip at pip {version}")
+    init.write_text(text)
+    for stale in (init.parent / "__pycache__").glob("__init__.*.pyc"):
+        stale.unlink()
+    return [init]
+
+
+def _uninstall(record: Path, tree: Path) -> None:
+    """Remove the files an installed distribution's RECORD lists (never outside
+    the tree), then the directories it leaves behind."""
+    site = record.parent.parent
+    top = set()
+    for line in record.read_text().splitlines():
+        name = line.rsplit(",", 2)[0]
+        path = Path(os.path.normpath(site / name))
+        if not path.is_relative_to(tree):
+            raise BuildError(f"{record.relative_to(tree)} lists {name}, outside the tree")
+        if path.is_relative_to(site):
+            top.add(site / path.relative_to(site).parts[0])
+        path.unlink(missing_ok=True)
+    for directory in sorted(top):
+        if directory.is_dir():
+            shutil.rmtree(directory)
+
+
 def fix_shebangs(bin_dir: Path, python: str) -> list[Path]:
     """Scripts whose "#!" names a Python by absolute path (/install/bin/python3.X
     from make install, or in cross builds the build's Python that installed
@@ -158,11 +222,10 @@ def fix_shebangs(bin_dir: Path, python: str) -> list[Path]:
     for script in sorted(bin_dir.iterdir()):
         if script.is_symlink() or not script.is_file():
             continue
-        with open(script, "rb") as f:
-            first = f.readline()
-        if re.fullmatch(rb"#!/\S*/bin/python[0-9.]*\n", first):
-            rest = script.read_bytes()[len(first):]
-            script.write_bytes(RELOCATABLE_SHEBANG.format(python=python).encode() + rest)
+        data = script.read_bytes()
+        header = ABSOLUTE_SHEBANG.match(data)
+        if header:
+            script.write_bytes(RELOCATABLE_SHEBANG.format(python=python).encode() + data[header.end():])
             fixed.append(script)
     return fixed
 

@@ -82,6 +82,15 @@ def fetch(ctx: Context, alternatives: tuple[SourceFile, ...], what: str) -> tupl
         except requests.RequestException as e:
             tried.append(f"upstream {src.url}: {_reason(e)}")
     for src in alternatives:
+        if not src.pypi:
+            continue
+        try:
+            detail(f"{src.file}: {src.pypi} from pip's package index")
+            return src, _store(ctx, src, lambda tmp: _pip_download(src.pypi, src.file, tmp),
+                               f"pip's package index ({src.pypi})")
+        except SourceUnavailable as e:
+            tried.append(str(e))
+    for src in alternatives:
         if not src.debian:
             tried.append(f"Debian: no source package is pinned for {src.file}")
             continue
@@ -115,6 +124,8 @@ def obtainable(ctx: Context, alternatives: tuple[SourceFile, ...], network: bool
             # An index may list what its pool no longer serves; ask the pool.
             if not network or _debian_pool_serves(src.debian, version, filename):
                 return "debian"
+    if any(src.pypi for src in alternatives):
+        return "package index"  # pip's configured index; the project reaches it whenever it installs
     if network:
         for src in alternatives:
             if src.url:
@@ -153,6 +164,20 @@ def _download(url: str, dest: Path) -> None:
                     print(f"    downloading {name}: {size}", file=sys.stderr, flush=True)
         if total and done != total:
             raise requests.ConnectionError(f"connection closed after {done} of {total} bytes")
+
+
+def _pip_download(requirement: str, filename: str, dest: Path) -> None:
+    """The wheel `filename` of `requirement`, downloaded by this machine's pip
+    from the index it is configured with (no address is written here)."""
+    with tempfile.TemporaryDirectory(prefix="musl-cpython-pip-") as scratch:
+        result = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                                 "--ignore-requires-python", "--disable-pip-version-check", "--dest", scratch,
+                                 requirement], capture_output=True, text=True)
+        wheel = Path(scratch) / filename
+        if result.returncode != 0 or not wheel.is_file():
+            reason = (result.stderr.strip().splitlines() or ["no such file downloaded"])[-1]
+            raise SourceUnavailable(f"pip's package index: {requirement}: {reason}")
+        shutil.copyfile(wheel, dest)
 
 
 def _debian_version_with(src: SourceFile) -> tuple[str, str]:

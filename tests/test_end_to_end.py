@@ -10,9 +10,11 @@ import subprocess
 import tarfile
 
 import pytest
+import zstandard
 
 from musl_cpython import REPO, elf
 from musl_cpython.archives import safe_extract
+from musl_cpython.recipes import load_pythons
 from musl_cpython.verify.checks import CATALOGUE
 
 pytestmark = pytest.mark.e2e
@@ -145,6 +147,24 @@ def test_pip_runs_from_the_relocated_tree(unpacked):
                             text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode == 0, result.stderr
     assert str(unpacked) in result.stdout
+
+
+def read_member(archive, name):
+    with open(archive, "rb") as f, zstandard.ZstdDecompressor().stream_reader(f) as stream, \
+            tarfile.open(fileobj=stream, mode="r|") as tar:
+        for member in tar:
+            if member.name == name:
+                return tar.extractfile(member).read()
+    raise AssertionError(f"{archive.name} has no {name}")
+
+
+def test_the_shipped_pip_is_the_pinned_one_also_for_venvs(build, unpacked):
+    pinned = load_pythons()["3.13"].pip_version
+    shipped = run_python(unpacked, "import ensurepip, pip; print(pip.__version__, ensurepip.version())")
+    assert shipped.stdout.split() == [pinned, pinned], shipped.stderr
+    full = next(a for a in build.archives if a.name.endswith("full.tar.zst"))
+    metadata = json.loads(read_member(full, "python/PYTHON.json"))
+    assert [(s["name"], s["version"]) for s in metadata["sources"] if s["name"] == "pip"] == [("pip", pinned)]
 
 
 def test_second_build_reuses_the_caches(build):

@@ -140,3 +140,53 @@ def test_record_files_give_the_fixed_scripts_hashes(tmp_path):
     digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
     assert record.read_bytes().decode() == (f"../../../bin/pip3,sha256={digest},{len(data)}\r\n"
                                             "pip/__init__.py,sha256=keep,10\r\n")
+
+
+OLD_ENSUREPIP = '''_SETUPTOOLS_VERSION = "49.2.1"
+_PIP_VERSION = "20.2.3"
+_PROJECTS = [
+    ("setuptools", _SETUPTOOLS_VERSION, "py3"),
+    ("pip", _PIP_VERSION, "py2.py3"),
+]
+'''
+
+
+def test_the_pinned_pip_replaces_the_bundled_one_in_site_packages_and_ensurepip(tmp_path):
+    """A venv of this machine's Python stands in for the tree (its pip is the
+    'bundled' one); a 3.9-style ensurepip is given; the real pinned wheel is installed."""
+    import types
+
+    from musl_cpython.context import Context
+    from musl_cpython.recipes import load_pythons
+    tree = tmp_path / "python"
+    subprocess.run([sys.executable, "-m", "venv", str(tree)], check=True)
+    minor = f"{sys.version_info.major}.{sys.version_info.minor}"
+    stdlib = tree / "lib" / f"python{minor}"
+    (stdlib / "ensurepip" / "_bundled").mkdir(parents=True)
+    (stdlib / "ensurepip" / "__init__.py").write_text(OLD_ENSUREPIP)
+    (stdlib / "ensurepip" / "_bundled" / "pip-20.2.3-py2.py3-none-any.whl").write_bytes(b"old")
+    recipe = load_pythons()[minor]
+    job = types.SimpleNamespace(recipe=recipe, minor=minor)
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=tmp_path / "cache")
+
+    changed = relocate.ship_pinned_pip(ctx, job, tree, tree / "bin" / "python")
+
+    assert changed == [stdlib / "ensurepip" / "__init__.py"]
+    pinned = recipe.pip_version
+    assert [p.name for p in (stdlib / "site-packages").glob("pip-*.dist-info")] == [f"pip-{pinned}.dist-info"]
+    assert not (stdlib / "site-packages" / f"pip-{pinned}.dist-info" / "direct_url.json").exists()
+    assert [p.name for p in (stdlib / "ensurepip" / "_bundled").iterdir()] == [recipe.pip[0].file]
+    text = changed[0].read_text()
+    assert f'_PIP_VERSION = "{pinned}"' in text and '("pip", _PIP_VERSION, "py3")' in text
+    fixed = relocate.fix_shebangs(tree / "bin", f"python{minor}")
+    assert {p.name for p in fixed} >= {"pip", "pip3"}
+    version = subprocess.run([str(tree / "bin" / "pip"), "--version"], capture_output=True, text=True, env={})
+    assert version.stdout.startswith(f"pip {pinned} "), version.stderr
+
+
+def test_a_long_shebang_trampoline_is_made_relocatable_too(tmp_path):
+    script = tmp_path / "tool"
+    script.write_text("#!/bin/sh\n'''exec' \"/a very/long/bin/python3.13\" \"$0\" \"$@\"\n' '''\nimport sys\n")
+    assert relocate.fix_shebangs(tmp_path, "python3.13") == [script]
+    assert script.read_text() == relocate.RELOCATABLE_SHEBANG.format(python="python3.13") + "import sys\n"
+    assert relocate.fix_shebangs(tmp_path, "python3.13") == []  # already relocatable

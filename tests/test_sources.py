@@ -1,4 +1,5 @@
 import hashlib
+import re
 import http.server
 import shutil
 import subprocess
@@ -135,3 +136,39 @@ def test_with_network_a_debian_pin_counts_only_if_the_pool_serves_it(ctx):
     if sources.obtainable(ctx, (listed_only,)) != "debian":
         pytest.skip("this machine's apt index does not list python3.14 3.14.10")
     assert sources.obtainable(ctx, (listed_only,), network=True) is None
+
+
+@pytest.fixture(scope="module")
+def pinned_pips(tmp_path_factory):
+    """Every pinned pip wheel, fetched from pip's package index into one private cache."""
+    from musl_cpython.context import Context
+    from musl_cpython.recipes import load_pythons
+    ctx = Context(build_dir=tmp_path_factory.mktemp("build"), cache_dir=tmp_path_factory.mktemp("cache"))
+    return {minor: sources.fetch(ctx, recipe.pip, f"pip for {minor}")[1]
+            for minor, recipe in load_pythons().items()}
+
+
+def test_every_minor_pins_a_pip_that_supports_it_and_knows_musllinux(pinned_pips):
+    import zipfile
+
+    from packaging.specifiers import SpecifierSet
+    from packaging.version import Version
+    for minor, wheel in pinned_pips.items():
+        with zipfile.ZipFile(wheel) as z:
+            metadata = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        requires = re.search(r"^Requires-Python: (.+)$", metadata, re.M).group(1)
+        assert Version(f"{minor}.0") in SpecifierSet(requires), (wheel.name, requires)
+        assert Version(wheel.name.split("-")[1]) >= Version("21.2"), wheel.name  # PEP 656 musllinux tags
+
+
+def test_a_pypi_pin_whose_bytes_differ_is_refused(ctx):
+    src = SourceFile(file="pip-26.3-py3-none-any.whl", sha256="0" * 64, pypi="pip==26.3")
+    with pytest.raises(ChecksumMismatch, match="package index"):
+        sources.fetch(ctx, (src,), "pip")
+    assert not leftovers(ctx) and not sources.cache_path(ctx, src).exists()
+
+
+def test_a_pypi_pin_that_does_not_exist_is_named(ctx):
+    src = SourceFile(file="pip-0.0.0-py3-none-any.whl", sha256="0" * 64, pypi="pip==0.0.0")
+    with pytest.raises(SourceUnavailable, match="pip==0.0.0"):
+        sources.fetch(ctx, (src,), "pip")

@@ -162,8 +162,8 @@ class Verifier:
         report = self.report
         venv, note = None, ""
         try:
-            venv, note = host.make_venv(session, self.network, facts.get("pip"))
-            report.add("installers.venv", "pass", f"{venv.name} created")
+            venv, note = host.make_venv(session, facts.get("pip"), self.recipe.pip_version)
+            report.add("installers.venv", "pass", f"{venv.name} created{note}")
         except (Skip, Fail) as e:
             report.add("installers.venv", "skip" if isinstance(e, Skip) else "fail", str(e))
         try:

@@ -51,28 +51,26 @@ def make_copies_venv(session: Session) -> Path:
     return venv
 
 
-def make_venv(session: Session, network: bool, bundled_pip: str | None) -> tuple[Path, str]:
-    """A venv of the archive's interpreter whose pip knows musllinux tags: the
-    venv and a note on what was done to its pip (the venv gets the pip the
-    release bundles, `bundled_pip`). Raises Skip or Fail."""
+def make_venv(session: Session, shipped_pip: str | None, pinned_pip: str | None) -> tuple[Path, str]:
+    """A venv of the archive's interpreter, used as it comes: its pip must be
+    the one the tree ships, which is the recipe's pinned pip (ensurepip's
+    wheel too), recent enough to know musllinux tags. Returns the venv and a
+    note naming that pip. Raises Fail."""
+    if pinned_pip and shipped_pip != pinned_pip:
+        raise Fail(f"the tree ships pip {shipped_pip}, the recipe pins pip {pinned_pip}")
     venv = session.home / "venv"
     result = session.python(session.tree / "bin" / "python3", "-m", "venv", venv)
     if result.returncode != 0:
         raise Fail(f"python -m venv: {last_line(result)}")
-    python = venv / "bin" / "python"
-    bundled = _version(bundled_pip)
-    if bundled >= MUSLLINUX_PIP:
-        return venv, ""
-    # What a user of this release does first: its pip cannot see musllinux wheels.
-    if not network:
-        raise Skip(f"the bundled pip {_dotted(bundled)} predates musllinux tags, and --offline forbids "
-                   "upgrading it")
-    upgrade = session.python(python, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                             f"pip>={_dotted(MUSLLINUX_PIP)}")
-    if upgrade.returncode != 0:
-        raise Fail(f"upgrading the bundled pip: {last_line(upgrade)}")
-    now = _version(session.python(python, "-c", "import pip; print(pip.__version__)").stdout)
-    return venv, f" (the venv's pip upgraded from {_dotted(bundled)} to {_dotted(now)})"
+    in_venv = session.python(venv / "bin" / "python", "-c", "import pip; print(pip.__version__)")
+    if in_venv.returncode != 0:
+        raise Fail(f"the venv has no working pip: {last_line(in_venv)}")
+    got = in_venv.stdout.strip()
+    if got != shipped_pip:
+        raise Fail(f"the venv got pip {got} from ensurepip, the tree ships pip {shipped_pip}")
+    if _version(got) < MUSLLINUX_PIP:
+        raise Fail(f"the shipped pip {got} predates musllinux tags (pip {_dotted(MUSLLINUX_PIP)})")
+    return venv, f" (pip {got}, as shipped)"
 
 
 def install_wheels(session: Session, wheels: dict[str, str], venv: Path | None, wheel_arch: str,
