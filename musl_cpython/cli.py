@@ -97,7 +97,10 @@ def cmd_list(args) -> int:
     say("python versions (obtainable: where its source can come from now):")
     for recipe in load_pythons().values():
         for pinned in recipe.releases:
-            where = sources.obtainable(ctx, pinned.sources, network=args.network) or "not obtainable here"
+            where = (sources.obtainable(ctx, pinned.sources, network=args.network)
+                     or f"not obtainable here (pinned from: {sources.pinned_origins(pinned.sources)})")
+            if where == "debian" and not args.network:
+                where = "debian (apt's index lists it; --network asks whether the pool serves it)"
             say(f"  {recipe.minor:6} {pinned.version:10} {where}")
     say("build options (build --with/--without NAME):")
     options = {name: option for recipe in load_pythons().values() for name, option in recipe.options.items()}

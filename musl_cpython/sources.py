@@ -137,6 +137,16 @@ def obtainable(ctx: Context, alternatives: tuple[SourceFile, ...], network: bool
     return None
 
 
+def pinned_origins(alternatives: tuple[SourceFile, ...]) -> str:
+    """Where the recipe says the file comes from, for a user to fetch it by hand."""
+    places = []
+    for src in alternatives:
+        places += [f"upstream {src.file}"] if src.url else []
+        places += [f"Debian source package {src.debian}"] if src.debian else []
+        places += [f"pip's index ({src.pypi})"] if src.pypi else []
+    return "; ".join(places) or "nowhere but a local mirror (--sources-dir)"
+
+
 def _reason(e: requests.RequestException) -> str:
     if isinstance(e, requests.HTTPError) and e.response is not None:
         return f"HTTP {e.response.status_code}"

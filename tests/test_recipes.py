@@ -168,3 +168,18 @@ def test_an_unknown_or_inapplicable_option_is_a_usage_error(recipes_copy):
         narrow.choose_options("aarch64", add=("bolt",))
     assert e.value.exit_code == 2
     assert narrow.choose_options("aarch64") == ()  # off by default, and asked for by no one
+
+
+def test_list_names_every_pinned_release_and_where_its_source_can_come_from():
+    import subprocess
+    import sys
+
+    from musl_cpython import REPO
+    result = subprocess.run([sys.executable, str(REPO / "build.py"), "list"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    for recipe in load_pythons().values():
+        for release in recipe.releases:
+            line = re.search(rf"^  {re.escape(recipe.minor)} +{re.escape(release.version)} +(.+)$", result.stdout, re.M)
+            assert line, f"{release.version} not listed"
+            assert line.group(1).split()[0] in ("cache", "mirror", "debian", "upstream", "not"), line.group(0)
+    assert re.search(r"^  3\.15 +3\.15\.\d+ ", result.stdout, re.M)
