@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import REPO
+from musl_cpython import REPO, musl
 from musl_cpython.archives import safe_extract
+from musl_cpython.context import Context, default_cache_dir
+from musl_cpython.recipes import target_for
 
 pytestmark = pytest.mark.e2e
 
@@ -75,6 +77,17 @@ def test_uv_flow(build, tmp_path, tools, sdist):
     run([UV, "pip", "install", "--python", venv / "bin" / "python", "--only-binary", ":all:", "markupsafe"], env)
     run([UV, "pip", "install", "--python", venv / "bin" / "python", sdist], env)
     check_venv(venv / "bin" / "python", env)
+
+    # numpy's musllinux wheel, as built today, vendors a libgcc_s with DT_RELR
+    # relocations: musl applies them from 1.2.4 on (Debian 12's 1.2.3 crashes),
+    # so the README's flow names Debian 13's musl, and so does this import.
+    run([UV, "pip", "install", "--python", venv / "bin" / "python", "--only-binary", ":all:", "numpy"], env)
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    target = target_for("x86_64")
+    loader = musl.libc_path(musl.musl_root(ctx, target, newest=True), target)
+    code = "import numpy; print(numpy.__version__, int(numpy.arange(10).sum()))"
+    out = run([loader, "--library-path", home / "lib", venv / "bin" / "python", "-c", code], env).stdout.split()
+    assert out[1] == "45", out
 
 
 def test_pip_flow_in_a_venv_from_the_archive(build, tmp_path, tools, sdist):
