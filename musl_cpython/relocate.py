@@ -299,14 +299,17 @@ def rewrite_build_paths(tree: Path, replacements: list[tuple[str, str]], drop_pa
 
 
 def find_leaks(tree: Path, forbidden: list[str]) -> list[str]:
-    """Text files in the tree that name any of the forbidden paths."""
+    """Text files and bytecode in the tree that name any of the forbidden
+    paths (a .pyc records the source path it was compiled from: a build path
+    there shows in every traceback and breaks reproducibility across build
+    directories)."""
     needles = [s.encode() for s in forbidden if s]
     leaks = []
     for path in sorted(tree.rglob("*")):
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
-        if b"\0" in data[:8192]:  # binary: ELF, .pyc, archives
+        if b"\0" in data[:8192] and path.suffix != ".pyc":  # other binaries: ELF, archives
             continue
         for needle in needles:
             if needle in data:

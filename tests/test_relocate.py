@@ -73,6 +73,18 @@ def test_build_paths_are_rewritten_and_leaks_found(tmp_path):
     assert relocate.find_leaks(tree, ["/b/"]) == ["lib/python3.13/notes.txt names /b/"]
 
 
+def test_bytecode_compiled_from_a_build_path_is_a_leak(tmp_path):
+    import py_compile
+    source = tmp_path / "b" / "staging" / "mod.py"
+    source.parent.mkdir(parents=True)
+    source.write_text("x = 1\n")
+    tree = tmp_path / "python"
+    (tree / "lib").mkdir(parents=True)
+    py_compile.compile(str(source), cfile=str(tree / "lib" / "mod.cpython-311.pyc"))
+    py_compile.compile(str(source), cfile=str(tree / "lib" / "clean.cpython-311.pyc"), dfile="/install/lib/mod.py")
+    assert relocate.find_leaks(tree, [str(tmp_path / "b")]) == [f"lib/mod.cpython-311.pyc names {tmp_path / 'b'}"]
+
+
 def test_a_removed_runpath_leaves_no_trace_of_the_build_directory(compile_c, tmp_path):
     build_dir = tmp_path / "some" / "build" / "directory"
     tree = tmp_path / "python"
