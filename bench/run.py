@@ -68,8 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     saved = work / "results.json"
     earlier = json.loads(saved.read_text()) if args.resume and saved.is_file() else {}
     results: dict = {"machine": machine(), "command": command, "mode": args.mode}
-    if earlier:  # the date of the measurements, not of this rendering
+    if earlier:  # the date and code of the measurements, not of this rendering
         results["machine"]["date"] = earlier["machine"]["date"]
+        results["machine"]["commit"] = earlier["machine"]["commit"]
 
     def section(name: str, measure):
         """Measure one section, unless a resumed run has it; save after each."""
