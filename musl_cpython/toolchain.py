@@ -260,7 +260,13 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
         zig = zig_executable(zig_version)
         if not zig.is_file():
             raise BuildError(f"zig executable not found at {zig}")
-        local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig", "@ZIG_LIB@": zig.parent / "lib"})
+        # zig's lib directory by its real path: GCC names a system header by its
+        # canonical path where that is shorter, which -ffile-prefix-map would
+        # not match if the project's venv were reached through a symlink (a
+        # /work/main/.venv path in _socket's debug info, seen from a checkout
+        # whose .venv was a link to it); zig finds its lib through its real path too.
+        local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig",
+                            "@ZIG_LIB@": (zig.parent / "lib").resolve()})
         facts.append([zig_version])
     facts += [subprocess.run(list(argv), capture_output=True, text=True).stdout
               for argv in kind.version_commands if shutil.which(argv[0])]
