@@ -17,11 +17,11 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archives, cache, sources
+from . import archives, cache, elf, sources
 from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
-from .recipes import PythonRecipe, PythonRelease, Target
+from .recipes import RESOURCES, PythonRecipe, PythonRelease, Target
 from .steps import detail, run, stage
 from .toolchain import Toolchain, build_triplet, write_script
 
@@ -126,9 +126,39 @@ def cache_material(project, job: Job) -> dict:
     if job.build_python:
         material["cross"] = {"env": _configure_env(recipe, project, cross=True),
                              "build_python": job.build_python.key, "host": target.autoconf_host}
+    if recipe.executable_objects:  # only then, so builds without them keep their keys
+        material["executable_objects"] = {
+            "flags": list(OBJECT_FLAGS),
+            "sources": {name: hashlib.sha256((RESOURCES / name).read_bytes()).hexdigest()
+                        for name in recipe.executable_objects}}
     if job.profile is not None:
         material["profile"] = job.profile.sha256
     return material
+
+
+# How the executable's own objects are compiled, besides the target's flags:
+# they define the C library's functions, so the compiler must not assume it
+# may call them in their place.
+OBJECT_FLAGS = ("-O2", "-ffreestanding", "-fPIC")
+# What configure gives LINKFORSHARED on Linux, every version: the python
+# executable's extra link arguments. The objects are appended to it.
+LINKFORSHARED = "-Xlinker -export-dynamic"
+
+
+def compile_executable_objects(toolchain: Toolchain, names, directory: Path, env: dict[str, str],
+                               log: Path) -> list[Path]:
+    """Compile executable objects (files under resources/) with the target's
+    compiler. Each source is copied in first and compiled by its bare name,
+    so the object records no path of this checkout."""
+    directory.mkdir(parents=True, exist_ok=True)
+    objects = []
+    for name in names:
+        shutil.copyfile(RESOURCES / name, directory / name)
+        obj = directory / (Path(name).stem + ".o")
+        run(f"compile {name}", [toolchain.cc, *toolchain.cflags, *OBJECT_FLAGS, "-c", name, "-o", obj.name],
+            log=log, cwd=directory, env=env)
+        objects.append(obj)
+    return objects
 
 
 # Length of the build-time RUNPATH string in every ELF file CPython links.
@@ -255,13 +285,36 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     if job.build_python:
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
                       f"--with-build-python={job.build_python.program}"]
-    return Prepared(work, src, sysroot, deps_root, env, configure, [fill(arg, values, where) for arg in recipe.make],
-                    applied, logs, purpose)
+    make_variables = [fill(arg, values, where) for arg in recipe.make]
+    if recipe.executable_objects:
+        objects = compile_executable_objects(toolchain, recipe.executable_objects, work / "executable-objects", env,
+                                             patch_log.with_name(patch_log.name.replace("-patch", "-objects")))
+        make_variables.append(f"LINKFORSHARED={LINKFORSHARED} {' '.join(map(str, objects))}")
+    return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose)
+
+
+def _check_exported(job: Job, tree: Prepared) -> None:
+    """The executable objects' functions are in bin/python's dynamic symbol
+    table, where other libraries' references find them first."""
+    defined = frozenset().union(*(elf.object_functions(o) for o in (tree.work / "executable-objects").glob("*.o")))
+    missing = defined - elf.exported_symbols(tree.src / "python")
+    if missing:
+        raise BuildError(f"CPython {job.version} for {job.target.arch}: the python executable does not export "
+                         f"{', '.join(sorted(missing))} from {', '.join(job.recipe.executable_objects)} "
+                         f"(linked by the {job.toolchain.kind.name} toolchain)")
+    detail(f"bin/python exports {', '.join(sorted(defined))} of its own")
 
 
 def configure(job: Job, tree: Prepared) -> None:
     tree.step(job, "configure", ["./configure", *tree.configure])
     _check_triplet(tree.src / "Makefile", job.target, job.version)
+    if job.recipe.executable_objects:
+        found = re.search(r"^LINKFORSHARED=[ \t]*(.*?)[ \t]*$", (tree.src / "Makefile").read_text(), re.M)
+        if not found or found.group(1) != LINKFORSHARED:
+            raise BuildError(f"CPython {job.version}: configure set LINKFORSHARED to "
+                             f"{found.group(1) if found else 'nothing'!r}, where {LINKFORSHARED!r} was expected; "
+                             f"the executable objects ({', '.join(job.recipe.executable_objects)}) are linked "
+                             "by extending it")
 
 
 def build(ctx: Context, job: Job) -> BuiltPython:
@@ -281,6 +334,8 @@ def build(ctx: Context, job: Job) -> BuiltPython:
         log = tree.step(job, "make", ["make", f"-j{ctx.jobs}", *tree.make_variables])
         if job.profile_guided and "-fprofile-use" not in log.read_text(errors="replace"):
             raise BuildError(f"CPython {release.version}: make did not compile with the PGO profile; see {log}")
+        if recipe.executable_objects:
+            _check_exported(job, tree)
         tree.step(job, "install", ["make", "install", f"DESTDIR={staging}", *tree.make_variables])
         if job.build_python:
             # make install's ensurepip would run the build's Python, whose pip

@@ -150,6 +150,15 @@ def _dynamic_symbols(elf: ELFFile) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(undefined), frozenset(defined)
 
 
+def object_functions(path: Path) -> frozenset[str]:
+    """Global functions a relocatable object (.o) defines, from its symbol table."""
+    with open(path, "rb") as f:
+        symtab = ELFFile(f).get_section_by_name(".symtab")
+        return frozenset(s.name for s in (symtab.iter_symbols() if symtab else ())
+                         if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"
+                         and s["st_info"]["type"] == "STT_FUNC")
+
+
 def exported_symbols(path: Path) -> frozenset[str]:
     """Names a shared library defines in its dynamic symbol table."""
     return read(path, symbols=True).defined

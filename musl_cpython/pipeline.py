@@ -96,10 +96,18 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
     if platform.machine() != target.arch:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
             build_python = _python_for_build(ctx, base, release)
+    python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
+    if recipe.executable_objects and python_tools.kind.name == "zig":
+        # zig links its compiler_rt, whose memcpy family is hidden; the linker
+        # gives a symbol the most hidden visibility of its definitions, so the
+        # executable would keep ours to itself.
+        named = [name for name in recipe.enabled_options if recipe.options[name].executable_objects]
+        raise UsageError(f"build option {', '.join(named)}: CPython {release.version} for "
+                         f"{target.arch} links with zig here, which cannot export {', '.join(recipe.executable_objects)}"
+                         "'s functions from the executable; they need GCC's linker (the x86_64 PGO build's)")
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):
-        python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
         if python_tools is not tools:
             detail(f"PGO: CPython builds with the {python_tools.kind.name} toolchain in {python_tools.bin_dir}")
         job = Job(recipe, release, target, python_tools, built, build_python)

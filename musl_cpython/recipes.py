@@ -28,6 +28,8 @@ from . import REPO, schema
 from .errors import BuildError, RecipeError, UsageError
 
 RECIPES = REPO / "recipes"
+# C code the target runs as part of a build (build options name files here).
+RESOURCES = Path(__file__).parent / "resources"
 PATCHES = REPO / "patches"
 
 
@@ -137,6 +139,10 @@ class BuildOption:
     patches: tuple[str, ...] = ()
     cflags: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
+    # C files under musl_cpython/resources, compiled for the target and linked
+    # into bin/python3.X alone, so that what they define interposes on musl's
+    # for the whole process but not for programs that embed libpython.
+    executable_objects: tuple[str, ...] = ()
 
     def applies(self, minor: str, arch: str) -> bool:
         return (not self.versions or Version(minor) in SpecifierSet(self.versions)) and (
@@ -166,6 +172,7 @@ class PythonRecipe:
     options: dict[str, BuildOption] = field(default_factory=dict)
     # The options a with_options() recipe has folded in (set by the code, never by a recipe file).
     enabled_options: tuple[str, ...] = field(default=(), metadata={"internal": True})
+    executable_objects: tuple[str, ...] = field(default=(), metadata={"internal": True})  # from its options
 
     def choose_options(self, arch: str, add=(), remove=()) -> tuple[str, ...]:
         """The options a build of this recipe for `arch` has: the defaults that
@@ -190,10 +197,11 @@ class PythonRecipe:
         if self.enabled_options:
             raise ValueError("with_options() folds options into the recipe as loaded, once")
         merged = {"configure": list(self.configure), "make": list(self.make), "patches": list(self.patches),
-                  "cflags": list(self.cflags), "environment": dict(self.environment)}
+                  "cflags": list(self.cflags), "environment": dict(self.environment),
+                  "executable_objects": list(self.executable_objects)}
         for name in names:
             option = self.options[name]
-            for key in ("configure", "make", "patches", "cflags"):
+            for key in ("configure", "make", "patches", "cflags", "executable_objects"):
                 merged[key] += getattr(option, key)
             merged["environment"].update(option.environment)
         return dataclasses.replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()},
@@ -381,6 +389,11 @@ def load_pythons() -> dict[str, PythonRecipe]:
         for release in recipe.releases:
             _check_pins(release.sources, f"{_where(path)}: release {release.version}")
         _check_pins(recipe.pip, f"{_where(path)}: [[pip]]")
+        for name, option in recipe.options.items():
+            for source in option.executable_objects:
+                if not (RESOURCES / source).is_file() or not source.endswith(".c"):
+                    raise RecipeError(f"{_where(common_path)}: option {name!r}: executable_objects names "
+                                      f"{source!r}, which is no C file in {RESOURCES.relative_to(REPO)}")
         if any(not re.fullmatch(r"pip-[0-9.]+-py3-none-any\.whl", src.file) for src in recipe.pip):
             raise RecipeError(f"{_where(path)}: [[pip]] must pin pip wheels (pip-<version>-py3-none-any.whl)")
         releases = tuple(sorted(recipe.releases, key=lambda r: Version(r.version), reverse=True))

@@ -1,0 +1,117 @@
+"""The memory-routines build option: our memcpy, memmove, memset, memcmp and
+bcmp, compiled as builds compile them, must give musl's results.
+
+A check program (fixtures/memory_routines_check.c) compares each routine
+with the C library's on random sizes, alignments, overlaps and contents:
+for every target as zig compiles it (under qemu in the arch's root, with
+fewer cases), and on x86_64 as the PGO build compiles and links it, where
+the executable exports it in place of musl's.
+"""
+from __future__ import annotations
+
+import dataclasses
+import platform
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from elftools.elf.elffile import ELFFile
+
+from musl_cpython import cpython, elf, emulation, toolchain
+from musl_cpython.context import Context, default_cache_dir
+from musl_cpython.errors import MissingHostTool
+from musl_cpython.recipes import RESOURCES, load_project, load_pythons, load_targets
+
+TARGETS = load_targets()
+CHECK = Path(__file__).parent / "fixtures" / "memory_routines_check.c"
+ROUTINES = {"memcpy", "memmove", "memset", "memcmp", "bcmp"}
+NATIVE_CASES = 1_000_000  # per routine
+EMULATED_CASES = 100_000
+
+
+def symbols(obj: Path) -> tuple[set[str], set[str]]:
+    """The object's defined global functions, and every symbol it needs from elsewhere."""
+    undefined = set()
+    with open(obj, "rb") as f:
+        for symbol in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
+            # ARM's unwind tables name a personality routine; nothing calls it.
+            if (symbol.entry.st_shndx == "SHN_UNDEF" and symbol.name
+                    and not symbol.name.startswith("__aeabi_unwind_cpp_pr")):
+                undefined.add(symbol.name)
+    return set(elf.object_functions(obj)), undefined
+
+
+def run_check(tools: toolchain.Toolchain, target, tmp_path: Path, obj: Path, cases: int, *flags: str) -> str:
+    """Link the check program with `obj` and run it where the target's programs run."""
+    program = obj.parent / "check"
+    compiled = subprocess.run([tools.cc, *tools.cflags, "-O2", *flags, str(CHECK), str(obj), "-o", str(program)],
+                              capture_output=True, text=True, env=tools.environment(0))
+    assert compiled.returncode == 0, compiled.stderr
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    with emulation.runner(ctx, target, [obj.parent]) as runner:
+        result = subprocess.run(runner.argv([program, str(cases), "20261202"], obj.parent), capture_output=True,
+                                text=True, cwd=obj.parent, env={"PATH": "/usr/bin:/bin"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"{cases} cases per routine passed" in result.stdout
+    return result.stdout
+
+
+@pytest.mark.parametrize("arch", sorted(TARGETS))
+def test_routines_give_musls_results_on_every_arch(arch, tmp_path):
+    """Compiled by zig for each target with the build's flags, under other
+    names (zig's linker would not export them: see the option's reason)."""
+    target = TARGETS[arch]
+    missing = emulation.problems(target)
+    if missing:
+        pytest.skip(f"this machine cannot run {arch} programs: {'; '.join(missing)}")
+    tools = toolchain.prepare(Context(build_dir=tmp_path / "toolchain", cache_dir=default_cache_dir()), target)
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copyfile(RESOURCES / "memory-routines.c", work / "memory-routines.c")
+    renames = [f"-D{name}=ours_{name}" for name in sorted(ROUTINES)]
+    subprocess.run([tools.cc, *tools.cflags, *cpython.OBJECT_FLAGS, *renames, "-c", "memory-routines.c",
+                    "-o", "routines.o"], check=True, cwd=work, env=tools.environment(0))
+    defined, undefined = symbols(work / "routines.o")
+    assert defined == {f"ours_{name}" for name in ROUTINES}
+    # Calling anything (memcpy above all, which compilers emit for copy loops) would recurse or leave musl's in use.
+    assert not undefined, f"the routines call {sorted(undefined)}"
+    run_check(tools, target, tmp_path, work / "routines.o",
+              NATIVE_CASES if emulation.runs_directly(target) else EMULATED_CASES, "-DRENAMED")
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64",
+                    reason=f"Debian's musl-gcc targets the host's arch; this host is {platform.machine()}")
+def test_the_executable_exports_the_routines_in_place_of_musls(tmp_path):
+    """The object as builds compile and link it (GCC with musl's specs, the
+    x86_64 PGO build's compiler): the executable's definitions are what every
+    later lookup finds, and they agree with the C library's."""
+    target = TARGETS["x86_64"]
+    ctx = Context(build_dir=tmp_path / "toolchain", cache_dir=default_cache_dir())
+    try:
+        gcc = toolchain.for_cpython(ctx, target, toolchain.prepare(ctx, target), profile_guided=True)
+    except MissingHostTool as e:
+        pytest.skip(f"this machine lacks the PGO compiler: {e}")
+    assert gcc.kind.name == "musl-gcc"
+    [obj] = cpython.compile_executable_objects(gcc, ["memory-routines.c"], tmp_path / "objects",
+                                               gcc.environment(0), tmp_path / "objects.log")
+    defined, undefined = symbols(obj)
+    assert defined == ROUTINES and not undefined
+    out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES, f"-Wl,{cpython.LINKFORSHARED.split()[-1]}")
+    for routine in ROUTINES:
+        assert f"{routine}: ours from {obj.parent / 'check'}, the C library's from /lib/ld-musl-" in out
+
+
+def test_the_option_is_off_by_default_and_keys_only_builds_that_have_it():
+    recipe = load_pythons()["3.13"]
+    assert "memory-routines" not in recipe.choose_options("x86_64")
+    plain = recipe.with_options(recipe.choose_options("x86_64"))
+    with_routines = recipe.with_options(recipe.choose_options("x86_64", add=("memory-routines",)))
+    assert plain.executable_objects == () and with_routines.executable_objects == ("memory-routines.c",)
+    job = cpython.Job(recipe=plain, release=recipe.releases[0], target=TARGETS["x86_64"],
+                      toolchain=toolchain.Toolchain(TARGETS["x86_64"], Path("/nonexistent"), (), "identity"),
+                      dependencies={})
+    project = load_project()
+    assert "executable_objects" not in cpython.cache_material(project, job)
+    material = cpython.cache_material(project, dataclasses.replace(job, recipe=with_routines))
+    assert set(material["executable_objects"]["sources"]) == {"memory-routines.c"}
