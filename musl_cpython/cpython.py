@@ -245,6 +245,7 @@ class Prepared:
     applied: list[str]
     logs: Path
     purpose: str = ""  # "profile" for the PGO training's tree: its steps and logs are named apart
+    executable_objects: tuple[Path, ...] = ()  # compiled from the recipe's, linked into bin/python
 
     def step(self, job: Job, name: str, argv: list[str]) -> Path:
         """Run one step in the source tree, logged to cpython-<version>[-<purpose>]-<name>.log."""
@@ -286,17 +287,19 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
         configure += ["--with-ensurepip=no", f"--host={target.autoconf_host}", f"--build={build_triplet()}",
                       f"--with-build-python={job.build_python.program}"]
     make_variables = [fill(arg, values, where) for arg in recipe.make]
+    objects = ()
     if recipe.executable_objects:
-        objects = compile_executable_objects(toolchain, recipe.executable_objects, work / "executable-objects", env,
-                                             patch_log.with_name(patch_log.name.replace("-patch", "-objects")))
+        objects = tuple(compile_executable_objects(
+            toolchain, recipe.executable_objects, work / "executable-objects", env,
+            patch_log.with_name(patch_log.name.replace("-patch", "-objects"))))
         make_variables.append(f"LINKFORSHARED={LINKFORSHARED} {' '.join(map(str, objects))}")
-    return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose)
+    return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose, objects)
 
 
 def _check_exported(job: Job, tree: Prepared) -> None:
     """The executable objects' functions are in bin/python's dynamic symbol
     table, where other libraries' references find them first."""
-    defined = frozenset().union(*(elf.object_functions(o) for o in (tree.work / "executable-objects").glob("*.o")))
+    defined = frozenset().union(*map(elf.object_functions, tree.executable_objects))
     missing = defined - elf.exported_symbols(tree.src / "python")
     if missing:
         raise BuildError(f"CPython {job.version} for {job.target.arch}: the python executable does not export "
@@ -334,7 +337,7 @@ def build(ctx: Context, job: Job) -> BuiltPython:
         log = tree.step(job, "make", ["make", f"-j{ctx.jobs}", *tree.make_variables])
         if job.profile_guided and "-fprofile-use" not in log.read_text(errors="replace"):
             raise BuildError(f"CPython {release.version}: make did not compile with the PGO profile; see {log}")
-        if recipe.executable_objects:
+        if tree.executable_objects:
             _check_exported(job, tree)
         tree.step(job, "install", ["make", "install", f"DESTDIR={staging}", *tree.make_variables])
         if job.build_python:
