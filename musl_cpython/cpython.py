@@ -126,6 +126,8 @@ def cache_material(project, job: Job) -> dict:
     if job.build_python:
         material["cross"] = {"env": _configure_env(recipe, project, cross=True),
                              "build_python": job.build_python.key, "host": target.autoconf_host}
+    if recipe.builtin_modules:  # only then, so builds without them keep their keys
+        material["builtin_modules"] = sorted(recipe.builtin_modules)
     if recipe.executable_objects:  # only then, so builds without them keep their keys
         material["executable_objects"] = {
             "flags": list(OBJECT_FLAGS),
@@ -202,6 +204,31 @@ def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> l
     return applied
 
 
+def setup_local(src: Path, modules, version: str) -> str:
+    """Modules/Setup.local building `modules` into libpython, each by the rule
+    the release's Modules/Setup.stdlib.in gives it. makesetup reads
+    Setup.local first and lets the first rule for a module win, so the
+    shared rule configure writes for it into Setup.stdlib is skipped."""
+    template = src / "Modules" / "Setup.stdlib.in"
+    if not template.is_file():
+        raise BuildError(f"CPython {version} has no Modules/Setup.stdlib.in to take built-in modules' rules from")
+    rules = {}
+    for line in template.read_text().splitlines():
+        found = re.fullmatch(r"@MODULE_\w+_TRUE@(\w+)\s+(.*)", line.strip())
+        if found:
+            rules[found.group(1)] = found.group(2).strip()
+    unknown = sorted(set(modules) - set(rules))
+    if unknown:
+        raise BuildError(f"CPython {version}: Modules/Setup.stdlib.in has no rule for {', '.join(unknown)}, "
+                         "which the builtin-modules option builds in")
+    substituted = sorted(name for name in modules if "@" in rules[name])
+    if substituted:  # configure fills these in; a Setup.local rule would keep the placeholder
+        raise BuildError(f"CPython {version}: the Modules/Setup.stdlib.in rules for {', '.join(substituted)} "
+                         "hold configure substitutions and cannot be built in this way")
+    lines = [f"{name} {rules[name]}" for name in sorted(modules)]
+    return "# Written by musl-cpython's builtin-modules option.\n*static*\n" + "\n".join(lines) + "\n"
+
+
 def module_states(makefile: Path) -> dict[str, str]:
     """Extension module name -> configure's verdict (yes, missing, disabled, n/a)."""
     states = {}
@@ -272,6 +299,8 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     patch_log = logs / f"cpython-{release.version}{f'-{purpose}' if purpose else ''}-patch.log"
     patch_log.write_text("")
     applied = apply_patches(recipe, release.version, src, patch_log)
+    if recipe.builtin_modules:
+        (src / "Modules" / "Setup.local").write_text(setup_local(src, recipe.builtin_modules, release.version))
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(job.dependencies.values()), sysroot)
     values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
@@ -388,7 +417,13 @@ def _build_info(recipe, release, target, src: Path, applied: list[str], make_log
                          ", ".join(f"{m} ({missing[m]})" for m in unexpected) +
                          f"; see {makefile.parent.name}/config.log, or list them under "
                          f"[missing_modules] in recipes/python/{recipe.minor}.toml with the reason")
+    config_c = (src / "Modules" / "config.c").read_text()
+    not_in = sorted(name for name in recipe.builtin_modules if f"PyInit_{name}(void)" not in config_c)
+    if not_in:
+        raise BuildError(f"CPython {release.version}: {', '.join(not_in)} should be built in, but Modules/config.c "
+                         "does not list them; see Modules/Setup.local")
     return {
+        **({"builtin_modules": sorted(recipe.builtin_modules)} if recipe.builtin_modules else {}),
         "version": release.version,
         "soabi": _makefile_var(makefile, "SOABI"),
         "ext_suffix": _makefile_var(makefile, "EXT_SUFFIX"),

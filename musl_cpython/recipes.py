@@ -143,10 +143,15 @@ class BuildOption:
     # into bin/python3.X alone, so that what they define interposes on musl's
     # for the whole process but not for programs that embed libpython.
     executable_objects: tuple[str, ...] = ()
+    # Standard-library extension modules built into libpython (and so into a
+    # static bin/python3.X) instead of lib-dynload: module -> why. Their
+    # rules come from the release's own Modules/Setup.stdlib.in (3.11+).
+    builtin_modules: dict[str, str] = field(default_factory=dict)
 
-    def applies(self, minor: str, arch: str) -> bool:
+    def applies(self, minor: str, arch: str | None = None) -> bool:
+        """Whether it applies to this version (and arch, unless None: on some arch)."""
         return (not self.versions or Version(minor) in SpecifierSet(self.versions)) and (
-            not self.arches or arch in self.arches)
+            arch is None or not self.arches or arch in self.arches)
 
 
 @dataclass(frozen=True)
@@ -161,6 +166,8 @@ class PythonRecipe:
     cflags: tuple[str, ...] = ()
     missing_modules: dict[str, str] = field(default_factory=dict)  # module -> why configure may leave it out
     may_be_absent: dict[str, str] = field(default_factory=dict)  # module -> why it may fail to import
+    # Extension modules of Modules/Setup.stdlib.in that no option builds in: module -> why each stays shared.
+    shared_modules: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)  # extra variables for configure and make
     cross_environment: dict[str, str] = field(default_factory=dict)  # ... and for cross builds only
     arch_configure: dict[str, tuple[str, ...]] = field(default_factory=dict)  # arch -> arguments after the others
@@ -173,6 +180,7 @@ class PythonRecipe:
     # The options a with_options() recipe has folded in (set by the code, never by a recipe file).
     enabled_options: tuple[str, ...] = field(default=(), metadata={"internal": True})
     executable_objects: tuple[str, ...] = field(default=(), metadata={"internal": True})  # from its options
+    builtin_modules: dict[str, str] = field(default_factory=dict, metadata={"internal": True})  # from its options
 
     def choose_options(self, arch: str, add=(), remove=()) -> tuple[str, ...]:
         """The options a build of this recipe for `arch` has: the defaults that
@@ -198,12 +206,13 @@ class PythonRecipe:
             raise ValueError("with_options() folds options into the recipe as loaded, once")
         merged = {"configure": list(self.configure), "make": list(self.make), "patches": list(self.patches),
                   "cflags": list(self.cflags), "environment": dict(self.environment),
-                  "executable_objects": list(self.executable_objects)}
+                  "executable_objects": list(self.executable_objects), "builtin_modules": dict(self.builtin_modules)}
         for name in names:
             option = self.options[name]
             for key in ("configure", "make", "patches", "cflags", "executable_objects"):
                 merged[key] += getattr(option, key)
             merged["environment"].update(option.environment)
+            merged["builtin_modules"].update(option.builtin_modules)
         return dataclasses.replace(self, **{k: tuple(v) if isinstance(v, list) else v for k, v in merged.items()},
                                    enabled_options=tuple(names))
 
@@ -394,6 +403,15 @@ def load_pythons() -> dict[str, PythonRecipe]:
                 if not (RESOURCES / source).is_file() or not source.endswith(".c"):
                     raise RecipeError(f"{_where(common_path)}: option {name!r}: executable_objects names "
                                       f"{source!r}, which is no C file in {RESOURCES.relative_to(REPO)}")
+            if option.builtin_modules and option.applies(minor) and version < Version("3.11"):
+                raise RecipeError(f"{_where(common_path)}: option {name!r} builds modules in, which takes "
+                                  "Modules/Setup.stdlib.in (3.11 and later); its versions must exclude "
+                                  f"Python {minor}")
+            kept = sorted(set(option.builtin_modules) & set(recipe.shared_modules) | set(
+                option.builtin_modules) & set(recipe.missing_modules))
+            if kept:
+                raise RecipeError(f"{_where(common_path)}: option {name!r} builds {', '.join(kept)} into "
+                                  f"Python {minor}, which [shared_modules] or [missing_modules] also list")
         if any(not re.fullmatch(r"pip-[0-9.]+-py3-none-any\.whl", src.file) for src in recipe.pip):
             raise RecipeError(f"{_where(path)}: [[pip]] must pin pip wheels (pip-<version>-py3-none-any.whl)")
         releases = tuple(sorted(recipe.releases, key=lambda r: Version(r.version), reverse=True))

@@ -1,4 +1,5 @@
-"""Shared fixtures: a real zig toolchain, and contexts with throwaway caches."""
+"""Shared fixtures: a real zig toolchain, and contexts with throwaway caches;
+helpers for tests that read pinned sources or compute cache keys."""
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +10,29 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import REPO, toolchain
+from musl_cpython import REPO, cpython, sources, toolchain
 from musl_cpython.context import Context, default_cache_dir
+from musl_cpython.errors import SourceUnavailable
 from musl_cpython.recipes import target_for
+
+
+def pinned_source(release, tmp_path: Path) -> Path:
+    """The release's verified source archive from the shared cache (fetched
+    if need be), or a skip saying why this machine cannot obtain it."""
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    if not sources.obtainable(ctx, release.sources):
+        pytest.skip(f"CPython {release.version}: no source on this machine (cache, mirror, Debian)")
+    try:
+        return sources.fetch(ctx, release.sources, f"CPython {release.version}")[1]
+    except SourceUnavailable as e:  # an index may list what its pool does not serve
+        pytest.skip(str(e))
+
+
+def keyed_job(recipe, arch: str = "x86_64") -> cpython.Job:
+    """A CPython job for cache_material(): no toolchain or dependencies behind it."""
+    target = target_for(arch)
+    return cpython.Job(recipe=recipe, release=recipe.releases[0], target=target,
+                       toolchain=toolchain.Toolchain(target, Path("/nonexistent"), (), "identity"), dependencies={})
 
 
 @pytest.fixture

@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
+from conftest import keyed_job
+
 from musl_cpython import cpython, elf, emulation, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
@@ -108,10 +110,7 @@ def test_the_option_is_off_by_default_and_keys_only_builds_that_have_it():
     plain = recipe.with_options(recipe.choose_options("x86_64"))
     with_routines = recipe.with_options(recipe.choose_options("x86_64", add=("memory-routines",)))
     assert plain.executable_objects == () and with_routines.executable_objects == ("memory-routines.c",)
-    job = cpython.Job(recipe=plain, release=recipe.releases[0], target=TARGETS["x86_64"],
-                      toolchain=toolchain.Toolchain(TARGETS["x86_64"], Path("/nonexistent"), (), "identity"),
-                      dependencies={})
-    project = load_project()
+    job, project = keyed_job(plain), load_project()
     assert "executable_objects" not in cpython.cache_material(project, job)
     material = cpython.cache_material(project, dataclasses.replace(job, recipe=with_routines))
     assert set(material["executable_objects"]["sources"]) == {"memory-routines.c"}

@@ -5,9 +5,9 @@ import tarfile
 
 import pytest
 
-from musl_cpython import cpython, sources
-from musl_cpython.context import Context, default_cache_dir
-from musl_cpython.errors import SourceUnavailable
+from conftest import pinned_source
+
+from musl_cpython import cpython
 from musl_cpython.recipes import load_pythons
 
 RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases]
@@ -23,13 +23,7 @@ def test_every_patch_has_a_header_saying_what_why_and_scope():
 
 @pytest.mark.parametrize("recipe, release", RELEASES, ids=[release.version for _, release in RELEASES])
 def test_patches_apply_to_the_pinned_source(recipe, release, tmp_path):
-    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
-    if not sources.obtainable(ctx, release.sources):
-        pytest.skip(f"CPython {release.version}: no source on this machine (cache, mirror, Debian)")
-    try:
-        _, archive = sources.fetch(ctx, release.sources, f"CPython {release.version}")
-    except SourceUnavailable as e:  # an index may list what its pool does not serve
-        pytest.skip(str(e))
+    archive = pinned_source(release, tmp_path)
     patched = {re.sub(r"^b/", "", line.split()[1])
                for patch in recipe.patch_paths() for line in patch.read_text().splitlines()
                if line.startswith("+++ ")}

@@ -79,3 +79,26 @@ def test_an_interpreter_that_does_not_start_fails_every_check_once(session, tmp_
     assert session.starts == 1
     for status, detail in results.values():
         assert status == "fail" and "did not start" in detail and "libpython3.13.so.1.0" in detail
+
+
+def test_builtin_modules_fails_when_setup_local_promises_what_is_not_built_in(tmp_path):
+    # A venv's sys.prefix is its own directory, so its lib/pythonX.Y/config-*
+    # can hold a Setup.local of the test's making; lib-dynload is the base's.
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
+    config_dir = venv / "lib" / f"python{sys.version_info[0]}.{sys.version_info[1]}" / "config-test"
+    config_dir.mkdir(parents=True)
+    builtin = "posix"  # built in on every CPython for Linux
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({**CONFIG, "tree": str(venv), "home": str(tmp_path)}))
+
+    def run(setup_local: str) -> dict:
+        (config_dir / "Setup.local").write_text(setup_local)
+        result = subprocess.run([str(venv / "bin" / "python"), str(PROBES / "interpreter.py"), "--config",
+                                 str(config), "stdlib.builtin_modules"], capture_output=True, text=True)
+        return json.loads(result.stdout.splitlines()[-1])
+
+    kept = run(f"# shared ones are not promised\n*shared*\nnosuch nosuch.c\n*static*\n{builtin} {builtin}.c\n")
+    assert kept["status"] == "pass" and f"1 built in by Setup.local ({builtin})" in kept["detail"], kept
+    broken = run(f"*static*\n{builtin} {builtin}.c\nnosuch nosuch.c -DX=1\n")
+    assert broken["status"] == "fail" and "builds in nosuch, which the interpreter does not have" in broken["detail"]

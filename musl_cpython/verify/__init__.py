@@ -37,7 +37,8 @@ DIRECT = ["facts.build", "identity.soabi", "identity.extension_suffixes", "ident
           "functional.ssl_paths", "functional.sqlite3", "functional.ctypes", "functional.uuid", "functional.curses",
           "functional.readline", "functional.compression", "functional.hashlib", "functional.decimal",
           "functional.thread_recursion", "functional.tls_handshake", "functional.time_past_2038",
-          "functional.byte_order", "functional.startup_lang_unset", "installers.unpacked_by_hand", "stdlib.imports"]
+          "functional.byte_order", "functional.startup_lang_unset", "installers.unpacked_by_hand", "stdlib.imports",
+          "stdlib.builtin_modules"]
 FOREIGN_ARGV0 = "not-python"  # what a supervisor might call its child
 
 
@@ -119,7 +120,8 @@ class Verifier:
         facts = host.facts(results)
         host.record(report, results, "identity.soabi")
         self._symlink_and_extension(session, facts)
-        host.record(report, results, "identity.extension_suffixes", "identity.musllinux_tags", "stdlib.imports")
+        host.record(report, results, "identity.extension_suffixes", "identity.musllinux_tags", "stdlib.imports",
+                    "stdlib.builtin_modules")
         host.record(report, results, *(i for i in direct if i.startswith("functional.")
                                        and i != "functional.startup_lang_unset"))
         if "cert" not in cert:

@@ -21,6 +21,7 @@ CATALOGUE = {
     "identity.musllinux_tags_in_venv": "packaging offers {wheel_platform} inside a venv",
     "identity.foreign_argv0": "started with a foreign argv[0], it still finds the standard library",
     "stdlib.imports": "every standard-library module imports",
+    "stdlib.builtin_modules": "what Setup.local builds in is built in, and nothing is also in lib-dynload",
     "functional.ssl_paths": "ssl verify paths",
     "functional.sqlite3": "sqlite3",
     "functional.ctypes": "ctypes",

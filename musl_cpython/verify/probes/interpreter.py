@@ -134,6 +134,31 @@ class Stdlib(Probe):
         self.note(f"absent as allowed: {absent}{note}")
 
 
+    def test_builtin_modules(self):
+        import glob
+        import re
+        stdlib = os.path.join(sys.prefix, "lib", "python%d.%d" % sys.version_info[:2])
+        shared = {name.split(".", 1)[0] for path in sys.path if os.path.basename(path) == "lib-dynload"
+                  and os.path.isdir(path) for name in os.listdir(path) if name.endswith(".so")}
+        builtin = set(sys.builtin_module_names)
+        self.assertFalse(shared & builtin, "built in and in lib-dynload too: %s" % ", ".join(sorted(shared & builtin)))
+        # What the build asked makesetup to build in: the *static* rules of
+        # Setup.local, which make install copies beside the Makefile.
+        promised, static = set(), True
+        for setup_local in glob.glob(os.path.join(stdlib, "config-*", "Setup.local")):
+            with open(setup_local) as f:
+                for line in f:
+                    line = line.split("#", 1)[0].strip()
+                    if re.fullmatch(r"\*\w+\*", line):
+                        static = line in ("*static*", "*doconfig*")
+                    elif line and static and not re.match(r"\w+\s*=", line):  # not a variable
+                        promised.add(line.split()[0])
+        self.assertFalse(promised - builtin, "Setup.local builds in %s, which the interpreter does not have"
+                         % ", ".join(sorted(promised - builtin)))
+        self.note("%d built in by Setup.local%s, %d in lib-dynload, none in both"
+                  % (len(promised), " (%s)" % ", ".join(sorted(promised)) if promised else "", len(shared)))
+
+
 class Functional(Probe):
     group = "functional"
 
