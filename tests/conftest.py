@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from elftools.elf.elffile import ELFFile
 
-from musl_cpython import REPO, cpython, sources, toolchain
+from musl_cpython import REPO, cpython, elf, sources, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import SourceUnavailable
 from musl_cpython.recipes import target_for
@@ -26,6 +27,18 @@ def pinned_source(release, tmp_path: Path) -> Path:
         return sources.fetch(ctx, release.sources, f"CPython {release.version}")[1]
     except SourceUnavailable as e:  # an index may list what its pool does not serve
         pytest.skip(str(e))
+
+
+def object_symbols(obj: Path) -> tuple[set[str], set[str]]:
+    """The object's defined global functions, and every symbol it needs from elsewhere."""
+    undefined = set()
+    with open(obj, "rb") as f:
+        for symbol in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
+            # ARM's unwind tables name a personality routine; nothing calls it.
+            if (symbol.entry.st_shndx == "SHN_UNDEF" and symbol.name
+                    and not symbol.name.startswith("__aeabi_unwind_cpp_pr")):
+                undefined.add(symbol.name)
+    return set(elf.object_functions(obj)), undefined
 
 
 def keyed_job(recipe, arch: str = "x86_64") -> cpython.Job:

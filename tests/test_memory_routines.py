@@ -16,11 +16,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from elftools.elf.elffile import ELFFile
 
-from conftest import keyed_job
+from conftest import keyed_job, object_symbols
 
-from musl_cpython import cpython, elf, emulation, toolchain
+from musl_cpython import cpython, emulation, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
 from musl_cpython.recipes import RESOURCES, load_project, load_pythons, load_targets
@@ -30,18 +29,6 @@ CHECK = Path(__file__).parent / "fixtures" / "memory_routines_check.c"
 ROUTINES = {"memcpy", "memmove", "memset", "memcmp", "bcmp"}
 NATIVE_CASES = 1_000_000  # per routine
 EMULATED_CASES = 100_000
-
-
-def symbols(obj: Path) -> tuple[set[str], set[str]]:
-    """The object's defined global functions, and every symbol it needs from elsewhere."""
-    undefined = set()
-    with open(obj, "rb") as f:
-        for symbol in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
-            # ARM's unwind tables name a personality routine; nothing calls it.
-            if (symbol.entry.st_shndx == "SHN_UNDEF" and symbol.name
-                    and not symbol.name.startswith("__aeabi_unwind_cpp_pr")):
-                undefined.add(symbol.name)
-    return set(elf.object_functions(obj)), undefined
 
 
 def run_check(tools: toolchain.Toolchain, target, tmp_path: Path, obj: Path, cases: int, *flags: str) -> str:
@@ -74,7 +61,7 @@ def test_routines_give_musls_results_on_every_arch(arch, tmp_path):
     renames = [f"-D{name}=ours_{name}" for name in sorted(ROUTINES)]
     subprocess.run([tools.cc, *tools.cflags, *cpython.OBJECT_FLAGS, *renames, "-c", "memory-routines.c",
                     "-o", "routines.o"], check=True, cwd=work, env=tools.environment(0))
-    defined, undefined = symbols(work / "routines.o")
+    defined, undefined = object_symbols(work / "routines.o")
     assert defined == {f"ours_{name}" for name in ROUTINES}
     # Calling anything (memcpy above all, which compilers emit for copy loops) would recurse or leave musl's in use.
     assert not undefined, f"the routines call {sorted(undefined)}"
@@ -97,7 +84,7 @@ def test_the_executable_exports_the_routines_in_place_of_musls(tmp_path):
     assert gcc.kind.name == "musl-gcc"
     [obj] = cpython.compile_executable_objects(gcc, ["memory-routines.c"], tmp_path / "objects",
                                                gcc.environment(0), tmp_path / "objects.log")
-    defined, undefined = symbols(obj)
+    defined, undefined = object_symbols(obj)
     assert defined == ROUTINES and not undefined
     out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES, f"-Wl,{cpython.LINKFORSHARED.split()[-1]}")
     for routine in ROUTINES:

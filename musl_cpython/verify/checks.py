@@ -25,6 +25,7 @@ CATALOGUE = {
     "functional.ssl_paths": "ssl verify paths",
     "functional.sqlite3": "sqlite3",
     "functional.ctypes": "ctypes",
+    "functional.allocator": "the malloc family is the C library's, or wholly the executable's (mimalloc)",
     "functional.uuid": "uuid",
     "functional.curses": "curses",
     "functional.readline": "readline",

@@ -189,6 +189,53 @@ class Functional(Probe):
         self.assertEqual(ctypes.CDLL(name).strlen(b"musl"), 4)
         self.note(f"find_library('c') -> {name}")
 
+    def test_allocator(self):
+        import ctypes
+        import ctypes.util
+        process = ctypes.CDLL(None)  # what every library's calls bind to: the executable's first
+        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+
+        def address(library, name):
+            return ctypes.cast(getattr(library, name), ctypes.c_void_p).value
+
+        family = ["malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "memalign",
+                  "malloc_usable_size", "reallocarray"]
+        replaced = [name for name in family if address(process, name) != address(libc, name)]
+        if not replaced:
+            self.note("the C library's malloc serves the process")
+            return
+        self.assertEqual(replaced, family, "the executable replaces only part of the malloc family")
+        in_heap = getattr(process, "mi_is_in_heap_region", None)
+        self.assertIsNotNone(in_heap, "malloc is replaced, but no mimalloc is in the process")
+        for function, restype, argtypes in (
+                (in_heap, ctypes.c_bool, [ctypes.c_void_p]), (process.malloc, ctypes.c_void_p, [ctypes.c_size_t]),
+                (process.calloc, ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_size_t]),
+                (process.realloc, ctypes.c_void_p, [ctypes.c_void_p, ctypes.c_size_t]),
+                (process.aligned_alloc, ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_size_t]),
+                (process.memalign, ctypes.c_void_p, [ctypes.c_size_t, ctypes.c_size_t]),
+                (process.posix_memalign, ctypes.c_int,
+                 [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t, ctypes.c_size_t]),
+                (process.malloc_usable_size, ctypes.c_size_t, [ctypes.c_void_p]),
+                (process.strdup, ctypes.c_void_p, [ctypes.c_char_p]), (process.free, None, [ctypes.c_void_p])):
+            function.restype, function.argtypes = restype, argtypes
+        held = ctypes.c_void_p()
+        self.assertEqual(process.posix_memalign(ctypes.byref(held), 256, 1000), 0)
+        blocks = {"malloc": (process.malloc(100), 100, 16), "calloc": (process.calloc(10, 10), 100, 16),
+                  "realloc": (process.realloc(process.malloc(10), 100000), 100000, 16),
+                  "aligned_alloc": (process.aligned_alloc(4096, 8192), 8192, 4096),
+                  "memalign": (process.memalign(64, 640), 640, 64), "posix_memalign": (held.value, 1000, 256),
+                  # musl's strdup calls malloc: libc's own allocations come from the replacement too.
+                  "strdup": (process.strdup(b"musl"), 5, 1)}
+        for name, (pointer, size, alignment) in blocks.items():
+            self.assertTrue(pointer and in_heap(pointer), "%s's memory is not mimalloc's" % name)
+            self.assertEqual(pointer % alignment, 0, "%s's block is not %d-aligned" % (name, alignment))
+            self.assertGreaterEqual(process.malloc_usable_size(pointer), size, name)
+        self.assertEqual(ctypes.string_at(blocks["strdup"][0]), b"musl")
+        self.assertEqual(ctypes.string_at(blocks["calloc"][0], 100), bytes(100))
+        for pointer, _, _ in blocks.values():
+            process.free(pointer)
+        self.note("the executable's malloc family (mimalloc) serves the process, musl's strdup included")
+
     def test_uuid(self):
         import uuid
         u = uuid.uuid1()
