@@ -1,11 +1,16 @@
 """BENCHMARKS.md from run.py's results, through the template BENCHMARKS.md.j2."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import jinja2
 
 TEMPLATE = Path(__file__).with_name("BENCHMARKS.md.j2")
+ABLATION_TEMPLATE = Path(__file__).with_name("ablation.md.j2")
+# An ablation table (bench/ablation.py) sits between these markers, one per
+# version, after what bench/run.py renders; each command keeps the other's.
+REGION = re.compile(r"^<!-- ablation (\S+) -->\n.*?^<!-- /ablation \1 -->\n", re.S | re.M)
 # The goals the tables compare against (issue texts); figures, never assertions.
 TARGETS = {"geomean": 0.97, "startup": 1.00, "cold_min": 20, "warm_min": 6, "noop_s": 10, "stripped_mib": 22}
 
@@ -42,10 +47,37 @@ def packaging_seconds(stages: dict) -> float:
     return sum(stages.get(s, 0) for s in ("relocate", "package", "relocate and package"))
 
 
-def render(results: dict) -> str:
+def _environment() -> jinja2.Environment:
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                      autoescape=False)
     environment.filters.update(time=duration, met=met)
+    return environment
+
+
+def render_ablation(results: dict) -> str:
+    """One version's ablation table, with its markers."""
+    template = _environment().from_string(ABLATION_TEMPLATE.read_text())
+    text = template.render(r=_Lenient(results), m=results["machine"],
+                           ref=_Lenient(results["measured"]["reference"]))
+    return text.rstrip("\n") + "\n"
+
+
+def ablation_regions(text: str) -> dict[str, str]:
+    """version -> its ablation table, as the text holds them."""
+    return {match.group(1): match.group(0) for match in REGION.finditer(text)}
+
+
+def splice(existing: str, version: str, block: str) -> str:
+    """`existing` with the version's ablation table replaced by `block` (or added at the end)."""
+    regions = ablation_regions(existing)
+    if version in regions:
+        return existing.replace(regions[version], block)
+    return existing.rstrip("\n") + "\n\n" + block if existing.strip() else block
+
+
+def render(results: dict, existing: str = "") -> str:
+    """BENCHMARKS.md from bench/run.py's results, keeping the ablation tables of `existing`."""
+    environment = _environment()
     template = environment.from_string(TEMPLATE.read_text())
     startup = results.get("startup")  # absent when only the builds were measured
     startup_ratio = startup["musl"]["pass_median"] / startup["reference"]["pass_median"] if startup else None
@@ -53,7 +85,10 @@ def render(results: dict) -> str:
                            targets=TARGETS, startup_ratio=startup_ratio,
                            cpython_stages=cpython_stages, training_stages=training_stages,
                            packaging_seconds=packaging_seconds)
-    return text.rstrip("\n") + "\n"
+    text = text.rstrip("\n") + "\n"
+    for block in ablation_regions(existing).values():
+        text += "\n" + block
+    return text
 
 
 class _Lenient(dict):

@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def finish(results: dict, output: Path, saved: Path) -> int:
-    output.write_text(render(results))
+    output.write_text(render(results, output.read_text() if output.is_file() else ""))
     log(f"wrote {output} (raw results: {saved})")
     return 0
 
