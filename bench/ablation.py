@@ -6,6 +6,10 @@ the version's ablation table into BENCHMARKS.md.
         --config "LTO only=dist/a/cpython-3.11.2+...-install_only.tar.gz" \\
         --config "+PGO, static interpreter=dist/b/cpython-3.11.2+...-install_only.tar.gz"
 
+For 3.13.5 the reference is Debian 13's python3.13 from the private root
+bench/reference.py makes (`--reference "$(.venv/bin/python bench/reference.py)"`);
+for 3.11.2 it is this machine's /usr/bin/python3.11.
+
 Each --config is LABEL=ARCHIVE (an install_only archive; the
 install_only_stripped archive beside it, if any, gives the size column), in
 the order the table lists them. For each, and for the reference: the
