@@ -78,11 +78,15 @@ def strip_debug_info(tree: Path) -> None:
 
 def trim_for_running(stdlib: Path, stripped) -> None:
     """What install_only_stripped leaves out of the standard library (recipe
-    table [stripped]): the test suite's directories, and -O/-OO bytecode."""
+    table [stripped]): the test suite's directories and extension modules,
+    and -O/-OO bytecode."""
     for relative in stripped.drop:
         path = stdlib / relative
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
+    for module in stripped.drop_extensions:  # each version builds some of them
+        for shared_object in (stdlib / "lib-dynload").glob(f"{module}.*.so"):
+            shared_object.unlink()
     if not stripped.optimized_bytecode:
         for bytecode in stdlib.rglob("*.opt-[12].pyc"):
             bytecode.unlink()

@@ -123,6 +123,7 @@ class StdlibTests:
 class Stripped:
     drop: tuple[str, ...] = ()  # directories under lib/pythonX.Y
     optimized_bytecode: bool = True
+    drop_extensions: tuple[str, ...] = ()  # extension modules whose shared objects in lib-dynload go
 
 
 @dataclass(frozen=True)

@@ -62,15 +62,18 @@ def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path
 
 
 
-def test_stripped_tree_leaves_out_the_test_suite_and_optimised_bytecode(tmp_path):
+def test_stripped_tree_leaves_out_the_test_suite_its_extension_modules_and_optimised_bytecode(tmp_path):
     from musl_cpython.package import trim_for_running
     from musl_cpython.recipes import python_for
     stdlib = tmp_path / "lib" / "python3.13"
     for relative in ("test/test_os.py", "idlelib/idle_test/test_x.py", "idlelib/editor.py", "json/__init__.py",
                      "json/__pycache__/__init__.cpython-313.pyc", "json/__pycache__/__init__.cpython-313.opt-1.pyc",
-                     "json/__pycache__/__init__.cpython-313.opt-2.pyc"):
+                     "json/__pycache__/__init__.cpython-313.opt-2.pyc",
+                     "lib-dynload/_testcapi.cpython-313-x86_64-linux-musl.so",
+                     "lib-dynload/_json.cpython-313-x86_64-linux-musl.so"):
         (stdlib / relative).parent.mkdir(parents=True, exist_ok=True)
         (stdlib / relative).write_text("")
     trim_for_running(stdlib, python_for("3.13")[0].stripped)
     left = sorted(p.relative_to(stdlib).as_posix() for p in stdlib.rglob("*") if p.is_file())
-    assert left == ["idlelib/editor.py", "json/__init__.py", "json/__pycache__/__init__.cpython-313.pyc"]
+    assert left == ["idlelib/editor.py", "json/__init__.py", "json/__pycache__/__init__.cpython-313.pyc",
+                    "lib-dynload/_json.cpython-313-x86_64-linux-musl.so"]
