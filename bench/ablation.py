@@ -29,7 +29,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import (BENCHMARKS, REPO, ensure_requirements, load_results, log, machine, peak_rss,  # noqa: E402
-                     ratios, run_pyperformance, startup, unpack)
+                     python_version, ratios, run_pyperformance, startup, unpack)
 from render import render_ablation, splice  # noqa: E402
 
 
@@ -64,10 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     saved = work / "ablation.json"
     earlier = json.loads(saved.read_text()) if args.resume and saved.is_file() else {}
-    command = " ".join([".venv/bin/python bench/ablation.py", *map(shlex.quote, sys.argv[1:] if argv is None else argv)])
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join([".venv/bin/python bench/ablation.py", *map(shlex.quote, given)])
     results = {"machine": earlier.get("machine") or machine(), "command": command, "mode": args.mode,
                "benchmarks": BENCHMARKS, "measured": earlier.get("measured", {})}
-    version = _version(args.reference)
+    version = python_version(args.reference)
     results["reference"] = {"python": args.reference, "version": version, "build": _sys_version(args.reference)}
 
     def measure(label: str, python: str) -> dict:
@@ -106,11 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(splice(existing, version, render_ablation(results)))
     log(f"wrote the {version} ablation table into {args.output} (raw results: {saved})")
     return 0
-
-
-def _version(python: str) -> str:
-    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def _sys_version(python: str) -> str:

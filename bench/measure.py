@@ -176,9 +176,13 @@ def unpack(archive: Path, into: Path) -> str:
     shutil.rmtree(into, ignore_errors=True)
     safe_extract(archive, into)
     python = into / "python" / "bin" / "python3"
-    version = subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
-                             capture_output=True, text=True, check=True).stdout.strip()
-    return str(python), version
+    return str(python), python_version(str(python))
+
+
+def python_version(python: str) -> str:
+    """What `python` says its version is (platform.python_version())."""
+    return subprocess.run([python, "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
 
 
 def archive_sizes(paths: list[Path]) -> list[dict]:

@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from measure import (BENCHMARKS, REPO, archive_sizes, ensure_requirements, load_results, log, machine,  # noqa: E402
-                     peak_rss, ratios, run_pyperformance, startup, time_builds, unpack)
+                     peak_rss, python_version, ratios, run_pyperformance, startup, time_builds, unpack)
 from render import render  # noqa: E402
 
 
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "builds":
         results["versions"] = {"musl": musl_version, "archive": install_only.name}
         return finish(results, args.output, saved)
-    reference_version = subprocess.run([args.reference, "-c", "import platform; print(platform.python_version())"],
-                                       capture_output=True, text=True, check=True).stdout.strip()
+    reference_version = python_version(args.reference)
     if musl_version != reference_version:
         raise SystemExit(f"{install_only.name} is CPython {musl_version}, the reference is {reference_version}: "
                          "the pair must be of the same version")

@@ -204,19 +204,21 @@ def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> l
     return applied
 
 
+def stdlib_rules(src: Path, version: str) -> dict[str, str]:
+    """Module -> its rule (sources and flags) in the release's Modules/Setup.stdlib.in (3.11+)."""
+    template = src / "Modules" / "Setup.stdlib.in"
+    if not template.is_file():
+        raise BuildError(f"CPython {version} has no Modules/Setup.stdlib.in to take built-in modules' rules from")
+    found = (re.fullmatch(r"@MODULE_\w+_TRUE@(\w+)\s+(.*)", line.strip()) for line in template.read_text().splitlines())
+    return {match.group(1): match.group(2).strip() for match in found if match}
+
+
 def setup_local(src: Path, modules, version: str) -> str:
     """Modules/Setup.local building `modules` into libpython, each by the rule
     the release's Modules/Setup.stdlib.in gives it. makesetup reads
     Setup.local first and lets the first rule for a module win, so the
     shared rule configure writes for it into Setup.stdlib is skipped."""
-    template = src / "Modules" / "Setup.stdlib.in"
-    if not template.is_file():
-        raise BuildError(f"CPython {version} has no Modules/Setup.stdlib.in to take built-in modules' rules from")
-    rules = {}
-    for line in template.read_text().splitlines():
-        found = re.fullmatch(r"@MODULE_\w+_TRUE@(\w+)\s+(.*)", line.strip())
-        if found:
-            rules[found.group(1)] = found.group(2).strip()
+    rules = stdlib_rules(src, version)
     unknown = sorted(set(modules) - set(rules))
     if unknown:
         raise BuildError(f"CPython {version}: Modules/Setup.stdlib.in has no rule for {', '.join(unknown)}, "
@@ -423,7 +425,6 @@ def _build_info(recipe, release, target, src: Path, applied: list[str], make_log
         raise BuildError(f"CPython {release.version}: {', '.join(not_in)} should be built in, but Modules/config.c "
                          "does not list them; see Modules/Setup.local")
     return {
-        **({"builtin_modules": sorted(recipe.builtin_modules)} if recipe.builtin_modules else {}),
         "version": release.version,
         "soabi": _makefile_var(makefile, "SOABI"),
         "ext_suffix": _makefile_var(makefile, "EXT_SUFFIX"),

@@ -408,8 +408,7 @@ def load_pythons() -> dict[str, PythonRecipe]:
                 raise RecipeError(f"{_where(common_path)}: option {name!r} builds modules in, which takes "
                                   "Modules/Setup.stdlib.in (3.11 and later); its versions must exclude "
                                   f"Python {minor}")
-            kept = sorted(set(option.builtin_modules) & set(recipe.shared_modules) | set(
-                option.builtin_modules) & set(recipe.missing_modules))
+            kept = sorted(set(option.builtin_modules) & (set(recipe.shared_modules) | set(recipe.missing_modules)))
             if kept:
                 raise RecipeError(f"{_where(common_path)}: option {name!r} builds {', '.join(kept)} into "
                                   f"Python {minor}, which [shared_modules] or [missing_modules] also list")

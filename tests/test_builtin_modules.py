@@ -34,8 +34,7 @@ def setup_stdlib_in(release, tmp_path: Path) -> Path:
 def test_every_module_of_the_source_is_built_in_or_has_a_reason_to_stay_shared(recipe, release, tmp_path):
     src = setup_stdlib_in(release, tmp_path)
     folded = recipe.with_options((OPTION,))
-    text = (src / "Modules" / "Setup.stdlib.in").read_text()
-    listed = {line.split("@", 2)[2].split()[0] for line in text.splitlines() if line.startswith("@MODULE_")}
+    listed = set(cpython.stdlib_rules(src, release.version))
     unexplained = listed - set(folded.builtin_modules) - set(recipe.shared_modules)
     assert not unexplained, f"{release.version}: neither built in nor in [shared_modules]: {sorted(unexplained)}"
     assert set(folded.builtin_modules) <= listed

@@ -34,8 +34,9 @@ __all__ = ["VerificationCannotRun", "earlier_report", "identify", "verify", "ver
 
 # What the direct start answers; the other ways of starting answer one or two checks each.
 DIRECT = ["facts.build", "identity.soabi", "identity.extension_suffixes", "identity.musllinux_tags",
-          "functional.ssl_paths", "functional.sqlite3", "functional.ctypes", "functional.allocator", "functional.uuid",
-          "functional.curses", "functional.readline", "functional.compression", "functional.hashlib", "functional.decimal",
+          "functional.ssl_paths", "functional.sqlite3", "functional.ctypes", "functional.allocator",
+          "functional.uuid", "functional.curses", "functional.readline", "functional.compression",
+          "functional.hashlib", "functional.decimal",
           "functional.thread_recursion", "functional.tls_handshake", "functional.time_past_2038",
           "functional.byte_order", "functional.startup_lang_unset", "installers.unpacked_by_hand", "stdlib.imports",
           "stdlib.builtin_modules"]

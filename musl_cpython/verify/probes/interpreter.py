@@ -133,7 +133,6 @@ class Stdlib(Probe):
         note = f"; not under Debian's oldest musl (no crypt(3)): {', '.join(sorted(gap))}" if gap else ""
         self.note(f"absent as allowed: {absent}{note}")
 
-
     def test_builtin_modules(self):
         import glob
         import re
