@@ -261,7 +261,10 @@ def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: t
     """
     if not files:
         return
-    argv = [str(python), "-I", "-m", "compileall", "-q",
+    # -S: no site, so no .pth file runs; 3.11's setuptools imports its
+    # _distutils_hack from one, and the import's own .pyc (naming the build
+    # path) would look current to compileall and be kept.
+    argv = [str(python), "-I", "-S", "-m", "compileall", "-q",
             *(f"-o{level}" for level in levels), "-s", str(tree), "-p", INSTALL_PREFIX, *map(str, files)]
     result = subprocess.run(argv, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(epoch)})

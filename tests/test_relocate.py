@@ -137,6 +137,22 @@ def test_bytecode_is_compiled_again_for_the_install_prefix_and_by_hash(tmp_path)
     assert importlib.util.source_hash(b"VALUE = 1\n") == data[8:16]
 
 
+def test_a_module_a_pth_file_imports_is_compiled_for_the_install_prefix_too(tmp_path):
+    """3.11's setuptools ships a .pth that imports _distutils_hack at every
+    start: the compiling interpreter must not import it (and write its own
+    .pyc, naming where the tree is) before compileall looks."""
+    import venv
+    tree = tmp_path / "python"
+    venv.create(tree, symlinks=True)
+    site_packages = next(tree.glob("lib/python*/site-packages"))
+    (site_packages / "hack.py").write_text("VALUE = 1\n")
+    (site_packages / "hack-precedence.pth").write_text("import hack\n")
+    relocate.recompile(tree / "bin" / "python", tree, [site_packages], 1763683200, levels=(0,))
+    pyc = site_packages / "__pycache__" / f"hack.{sys.implementation.cache_tag}.pyc"
+    assert b"/install/" in pyc.read_bytes()
+    assert relocate.find_leaks(site_packages, [str(tmp_path)]) == []
+
+
 def test_record_files_give_the_fixed_scripts_hashes(tmp_path):
     """pip's RECORD named the script as installed, whose shebang named the installing Python."""
     import base64
