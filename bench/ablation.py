@@ -28,8 +28,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from measure import (BENCHMARKS, REPO, ensure_requirements, load_results, log, machine, peak_rss,  # noqa: E402
-                     python_version, ratios, run_pyperformance, startup, unpack)
+from measure import (BENCHMARKS, PROFILED, REPO, default_cache_dir, ensure_requirements, load_results,  # noqa: E402
+                     log, machine, peak_rss, perf_available, perf_profile, python_version, ratios,
+                     run_pyperformance, startup, unpack)
 from render import render_ablation, splice  # noqa: E402
 
 
@@ -50,12 +51,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", default="fast", choices=["fast", "default", "rigorous"],
                         help="pyperformance's number of processes and values")
     parser.add_argument("--benchmarks", default=",".join(BENCHMARKS), help="a comma-separated subset")
+    parser.add_argument("--profiles", default=",".join(PROFILED),
+                        help="benchmarks to profile with perf record (comma-separated; empty for none)")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "ablation")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
     parser.add_argument("--resume", action="store_true",
                         help="keep the interpreters an interrupted run with the same work directory measured")
     args = parser.parse_args(argv)
     BENCHMARKS[:] = args.benchmarks.split(",")
+    profiled = [name for name in args.profiles.split(",") if name]
+    unprofiled = perf_available() if profiled else None
+    if unprofiled:
+        log(f"no profiles: {unprofiled}")
+        profiled = []
     labels = [label for label, _ in args.configs]
     if len(set(labels)) != len(labels) or "reference" in labels:
         raise SystemExit(f"configuration labels must be distinct and not 'reference': {labels}")
@@ -65,11 +73,18 @@ def main(argv: list[str] | None = None) -> int:
     saved = work / "ablation.json"
     earlier = json.loads(saved.read_text()) if args.resume and saved.is_file() else {}
     given = sys.argv[1:] if argv is None else argv
-    command = " ".join([".venv/bin/python bench/ablation.py", *map(shlex.quote, given)])
+    # The private reference root sits in this machine's cache: the command
+    # names the script that makes it, which works on any machine.
+    references = str(default_cache_dir() / "references")
+    shown = ['"$(.venv/bin/python bench/reference.py)"' if arg.startswith(references) else shlex.quote(arg)
+             for arg in given]
+    command = " ".join([".venv/bin/python bench/ablation.py", *shown])
     results = {"machine": earlier.get("machine") or machine(), "command": command, "mode": args.mode,
-               "benchmarks": BENCHMARKS, "measured": earlier.get("measured", {})}
+               "benchmarks": BENCHMARKS, "profiled": profiled, "unprofiled": unprofiled,
+               "measured": earlier.get("measured", {})}
     version = python_version(args.reference)
-    results["reference"] = {"python": args.reference, "version": version, "build": _sys_version(args.reference)}
+    results["reference"] = {"python": args.reference.replace(str(Path.home()), "~", 1), "version": version,
+                            "build": _sys_version(args.reference)}
 
     def measure(label: str, python: str) -> dict:
         if label in results["measured"]:
@@ -78,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         directory = "".join(c if c.isalnum() else "-" for c in label)
         measured = {"runs": load_results(run_pyperformance(python, directory, work, args.mode)),
                     "startup": startup(python, work, directory), "memory": peak_rss(python)}
+        if profiled:
+            # The venv pyperformance made for this interpreter has pyperf.
+            venv_python = next((work / "pyperformance" / directory / "venv").glob("*/bin/python"))
+            log(f"perf record of {', '.join(profiled)} with {label}")
+            measured["profiles"] = {name: perf_profile(venv_python, name, work, directory) for name in profiled}
         results["measured"][label] = measured
         saved.write_text(json.dumps(results, indent=2) + "\n")
         return measured

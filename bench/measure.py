@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -187,3 +188,57 @@ def python_version(python: str) -> str:
 
 def archive_sizes(paths: list[Path]) -> list[dict]:
     return [{"name": p.name, "mib": round(p.stat().st_size / 2**20, 1)} for p in sorted(paths)]
+
+
+PROFILED = ["pickle", "json_loads", "sqlite_synth"]
+
+
+def perf_available() -> str | None:
+    """Why `perf record` cannot sample here, or None when it can."""
+    if not shutil.which("perf"):
+        return "perf is not installed (Debian package linux-perf)"
+    probe = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-o", "/dev/null", "--", "true"],
+                           capture_output=True, text=True)
+    return None if probe.returncode == 0 else f"perf record fails here: {probe.stderr.strip()[:200]}"
+
+
+def perf_profile(venv_python: Path, benchmark: str, work: Path, label: str, top: int = 8) -> dict:
+    """Where `benchmark` (pyperformance's own script, run by the venv
+    pyperformance made for the interpreter) spends its time: the share of
+    user-space samples per shared object and the hottest symbols. cpu-clock
+    is a software event, so this works in VMs without hardware counters."""
+    import pyperformance
+    benchmarks = Path(pyperformance.__file__).parent / "data-files" / "benchmarks"
+    manifest = dict(line.split("\t") for line in (benchmarks / "MANIFEST").read_text().splitlines()
+                    if "\t" in line and not line.startswith("["))
+    location = manifest[benchmark].strip()
+    directory = benchmarks / f"bm_{location[len('<local:'):-1] if ':' in location else benchmark}"
+    extra = []
+    for toml_file in (directory / f"bm_{benchmark}.toml", directory / "pyproject.toml"):
+        if toml_file.is_file():
+            extra = tomllib.loads(toml_file.read_text()).get("tool", {}).get("pyperformance", {}).get("extra_opts", [])
+            break
+    data = work / "perf" / label / f"{benchmark}.data"
+    data.parent.mkdir(parents=True, exist_ok=True)
+    run(["perf", "record", "-q", "--all-user", "-e", "cpu-clock", "-F", "2000", "-o", data, "--",
+         venv_python, directory / "run_benchmark.py", *extra, "--fast", "-p", "1", "-o", data.with_suffix(".json")],
+        env={**os.environ, **clean_environment()}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    data.with_suffix(".json").unlink(missing_ok=True)
+
+    def report(sort: str) -> list[tuple[float, str]]:
+        text = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "-q", "--sort", sort,
+                               "--percent-limit", "0.5"], capture_output=True, text=True, check=True).stdout
+        rows = []
+        for line in text.splitlines():
+            share, _, rest = line.strip().partition("%")
+            if rest:
+                rows.append((float(share), " ".join(rest.split()).replace("[.] ", "")))
+        return rows
+
+    symbols = [(share, *text.split(" ", 1)) for share, text in report("dso,sym")]
+    # A stripped binary (Debian's) shows its functions as bare addresses.
+    named = [{"share": share, "name": name, "object": Path(dso).name} for share, dso, name in symbols
+             if not name.startswith("0x")]
+    return {"objects": [{"share": share, "name": Path(name).name} for share, name in report("dso")[:4]],
+            "symbols": named[:top],
+            "unnamed_share": round(sum(share for share, _, name in symbols if name.startswith("0x")), 1)}
