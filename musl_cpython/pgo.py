@@ -28,7 +28,7 @@ from .archives import safe_extract, write_archive
 from .context import Context
 from .cpython import Job
 from .errors import BuildError, UsageError
-from .names import ArchiveName, NotAnArchiveName
+from .names import ArchiveName
 from .sources import sha256_file
 from .steps import detail, stage
 
@@ -149,21 +149,21 @@ def load(path: Path, scratch: Path | None = None) -> Profile:
     usage error of one line."""
     if not path.is_file():
         raise UsageError(f"{path}: no such PGO profile")
-    try:
-        name = ArchiveName.parse(path.name)
-    except NotAnArchiveName:
-        name = None
-    if name is not None and name.kind == "full":
+    with _streamed(path, "PGO profile") as tar:
+        first = tar.next()
+        # Told apart by what they hold, not by their names: a downloaded
+        # archive may have been renamed.
+        full_archive = first is not None and first.name.split("/")[0] == "python"
+        if not full_archive:
+            if first is None or first.name != MANIFEST or not first.isfile():
+                raise UsageError(f"{path}: not a PGO profile (its first member is not {MANIFEST})")
+            manifest = json.loads(tar.extractfile(first).read())
+            for _ in tar:  # read to the end: a truncated archive fails here
+                pass
+    if full_archive:
         if scratch is None:
             raise UsageError(f"{path}: a full archive, where a profile file was expected")
         return load(_out_of_full_archive(path, scratch))
-    with _streamed(path, "PGO profile") as tar:
-        first = tar.next()
-        if first is None or first.name != MANIFEST or not first.isfile():
-            raise UsageError(f"{path}: not a PGO profile (its first member is not {MANIFEST})")
-        manifest = json.loads(tar.extractfile(first).read())
-        for _ in tar:  # read to the end: a truncated archive fails here
-            pass
     if manifest.get("format") != FORMAT or not isinstance(manifest.get("key"), str):
         raise UsageError(f"{path}: a PGO profile of another format ({manifest.get('format')!r}, this build reads {FORMAT})")
     return Profile(path, manifest["key"], sha256_file(path), manifest)

@@ -168,6 +168,27 @@ def test_a_bad_profile_is_one_line_and_exit_code_2(tmp_path, spoil, message):
     assert message in str(e.value) and "\n" not in str(e.value) and e.value.exit_code == 2
 
 
+def test_a_full_archive_gives_its_profile_whatever_its_file_is_called(tmp_path):
+    import io
+    import tarfile
+
+    import zstandard
+    from musl_cpython import pgo
+    from musl_cpython.errors import UsageError
+    inner = write_profile(tmp_path / "cpython-3.13.15+20261121-x86_64-unknown-linux-musl-pgo-profile.tar.zst")
+    raw = io.BytesIO()
+    with zstandard.ZstdCompressor().stream_writer(raw, closefd=False) as stream, \
+            tarfile.open(fileobj=stream, mode="w|") as tar:
+        tar.addfile(tarfile.TarInfo("python/PYTHON.json"), io.BytesIO())
+        tar.add(inner, arcname=f"python/{inner.name}")
+    renamed = tmp_path / "downloaded.tar.zst"
+    renamed.write_bytes(raw.getvalue())
+    (tmp_path / "scratch").mkdir()
+    assert pgo.load(renamed, tmp_path / "scratch").key == "k" * 64
+    with pytest.raises(UsageError, match="a full archive, where a profile file was expected"):
+        pgo.load(renamed)
+
+
 def test_a_profile_for_another_build_names_both_keys(ctx, tools, tmp_path):
     from musl_cpython import pgo
     from musl_cpython.errors import UsageError
