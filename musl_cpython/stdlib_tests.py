@@ -20,7 +20,7 @@ import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
-from . import sources
+from . import emulation, sources
 from .archives import safe_extract, tree_in
 from .context import Context
 from .errors import BuildError, UsageError
@@ -49,32 +49,10 @@ def run(ctx: Context, archive: Path, modules: list[str] | None = None, timeout: 
         tree = tree_in(Path(tmp) / "unpacked")
         _use_source_tests(ctx, release, tree / "lib" / f"python{minor}" / "test", Path(tmp) / "source")
         python = tree / "bin" / "python3"
-        for module in modules:
-            report = Path(tmp) / f"{module}.xml"
-            # Exclusions are test ids of the form "test.<module>.<Class>.<method>".
-            mine = {t: why for t, why in excluded.items() if t.split(".")[1:2] == [module]}
-            start = time.monotonic()
-            try:
-                result = subprocess.run(
-                    [str(python), "-m", "test", "-v", "--junit-xml", str(report), "--timeout", str(timeout),
-                     *(arg for test_id in mine for arg in ("--ignore", test_id)), module],
-                    capture_output=True, text=True, cwd=tmp, timeout=timeout + 60,
-                    env={"PATH": "/usr/bin:/bin", "HOME": tmp, "TERM": "xterm"},
-                    # A background job inherits SIGINT ignored; test_threading's
-                    # interrupt_main tests need the default action.
-                    preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-                output, code = result.stdout, result.returncode
-            except subprocess.TimeoutExpired as e:
-                output = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-                code = f"timed out after {timeout + 60} s"
-            counts = _counts(report, output)
-            counts.update(passed=counts["tests"] - counts["failed"] - counts["skipped"],
-                          exit=code, seconds=round(time.monotonic() - start), excluded=mine)
-            if code != 0:
-                counts["output_tail"] = output.strip().splitlines()[-15:]
-            results[module] = counts
-            detail(f"{module}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
-                f"skipped, {len(counts['excluded'])} excluded ({counts['seconds']} s)")
+        # Foreign arches run under qemu in the arch's musl root, as verification does.
+        with emulation.runner(ctx, target, [Path(tmp)]) as runner:
+            for module in modules:
+                results[module] = _run_module(runner, python, module, Path(tmp), excluded, timeout)
     summary = {"archive": archive.name, "python": version, "target": target.triple, "modules": results}
     out = archive.with_name(archive.name + ".stdlib-tests.json")
     out.write_text(json.dumps(summary, indent=2) + "\n")
@@ -83,6 +61,35 @@ def run(ctx: Context, archive: Path, modules: list[str] | None = None, timeout: 
         raise BuildError(f"regrtest could not run some modules; see {out}")
     return summary
 
+
+def _run_module(runner: emulation.Runner, python: Path, module: str, tmp: Path, excluded: dict,
+                timeout: int) -> dict:
+    """One test module under regrtest: its counts, exit status and time."""
+    report = tmp / f"{module}.xml"
+    # Exclusions are test ids of the form "test.<module>.<Class>.<method>".
+    mine = {t: why for t, why in excluded.items() if t.split(".")[1:2] == [module]}
+    start = time.monotonic()
+    argv = [str(python), "-m", "test", "-v", "--junit-xml", str(report), "--timeout", str(timeout),
+            *(arg for test_id in mine for arg in ("--ignore", test_id)), module]
+    try:
+        result = subprocess.run(
+            runner.argv(argv, tmp), capture_output=True, text=True, cwd=tmp, timeout=timeout + 60,
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp), "TERM": "xterm"},
+            # A background job inherits SIGINT ignored; test_threading's
+            # interrupt_main tests need the default action.
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        output, code = result.stdout, result.returncode
+    except subprocess.TimeoutExpired as e:
+        output = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
+        code = f"timed out after {timeout + 60} s"
+    counts = _counts(report, output)
+    counts.update(passed=counts["tests"] - counts["failed"] - counts["skipped"],
+                  exit=code, seconds=round(time.monotonic() - start), excluded=mine)
+    if code != 0:
+        counts["output_tail"] = output.strip().splitlines()[-15:]
+    detail(f"{module}: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} "
+           f"skipped, {len(counts['excluded'])} excluded ({counts['seconds']} s)")
+    return counts
 
 def _use_source_tests(ctx: Context, release, installed: Path, scratch: Path) -> None:
     _, source = sources.fetch(ctx, release.sources, f"CPython {release.version}")
