@@ -44,6 +44,25 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
         "and Debian's source index; run `build.py fetch` where the sources can be reached)")
 
 
+def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) -> PythonRecipe:
+    """`base` with the options a build for `target` has folded in: the defaults
+    that apply, plus `add`, minus `remove`. A default option whose functions
+    the executable must export (memory-routines, process-allocator) is left
+    out where CPython would link with zig, which cannot export them (an
+    x86_64 build without PGO); asked for by name there, it is an error
+    (_build_here)."""
+    names = base.choose_options(target.arch, add, remove)
+    recipe = base.with_options(names)
+    links_with_zig = toolchain.kind_for(target).name == "zig" and not recipe.profile_guided(target.arch)
+    left_out = [name for name in names
+                if links_with_zig and base.options[name].executable_objects and name not in add]
+    if not left_out:
+        return recipe
+    detail(f"left out by default: {', '.join(left_out)} (CPython {base.minor} for {target.arch} links with zig here, "
+           "which cannot export their functions from the executable)")
+    return base.with_options(tuple(name for name in names if name not in left_out))
+
+
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
           verify_archives: bool = True, add_options=(), remove_options=(), profile: Path | None = None) -> BuildResult:
     """Build one distribution on the chosen backend, then verify its archives here.
@@ -61,7 +80,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
     with stage("recipes"):
         target = target_for(arch)
         base, release = select_release(ctx, spec)
-        recipe = base.with_options(base.choose_options(arch, add_options, remove_options))
+        recipe = with_build_options(base, target, add_options, remove_options)
         deps = dependency_closure(recipe.depends, load_dependencies())
         backend, engine = container.choose_backend(backend)
         detail(f"CPython {release.version} for {target.triple}, {len(deps)} dependencies, "
@@ -172,7 +191,7 @@ def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease) 
     this machine's default options, so it is the native build's own: cross
     builds of CPython need one to run."""
     host = target_for(platform.machine())
-    recipe = base.with_options(base.choose_options(host.arch))
+    recipe = with_build_options(base, host)
     tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
     python_tools = toolchain.for_cpython(ctx, host, tools, recipe.profile_guided(host.arch))

@@ -14,7 +14,7 @@ from conftest import keyed_job, pinned_source
 
 from musl_cpython import cpython
 from musl_cpython.errors import BuildError, UsageError
-from musl_cpython.recipes import load_project, load_pythons
+from musl_cpython.recipes import load_project, load_pythons, load_targets
 
 OPTION = "builtin-modules"
 RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases
@@ -65,10 +65,11 @@ def test_asking_for_it_where_it_cannot_apply_names_the_version():
             recipe.choose_options("x86_64", add=(OPTION,))
 
 
-def test_only_builds_with_it_carry_it_in_their_key():
+def test_it_is_on_by_default_on_every_arch_and_only_builds_with_it_carry_it_in_their_key():
     recipe = load_pythons()["3.13"]
-    plain = recipe.with_options(recipe.choose_options("x86_64"))
-    with_modules = recipe.with_options(recipe.choose_options("x86_64", add=(OPTION,)))
+    assert all(OPTION in recipe.choose_options(arch) for arch in load_targets())
+    plain = recipe.with_options(recipe.choose_options("x86_64", remove=(OPTION,)))
+    with_modules = recipe.with_options(recipe.choose_options("x86_64"))
     assert plain.builtin_modules == {} and "_pickle" in with_modules.builtin_modules
     job, project = keyed_job(plain), load_project()
     assert "builtin_modules" not in cpython.cache_material(project, job)

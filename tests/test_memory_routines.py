@@ -19,10 +19,10 @@ import pytest
 
 from conftest import keyed_job, object_symbols
 
-from musl_cpython import cpython, emulation, toolchain
+from musl_cpython import cpython, emulation, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
-from musl_cpython.recipes import RESOURCES, load_project, load_pythons, load_targets
+from musl_cpython.recipes import RESOURCES, load_project, load_pythons, load_targets, target_for
 
 TARGETS = load_targets()
 CHECK = Path(__file__).parent / "fixtures" / "memory_routines_check.c"
@@ -91,11 +91,17 @@ def test_the_executable_exports_the_routines_in_place_of_musls(tmp_path):
         assert f"{routine}: ours from {obj.parent / 'check'}, the C library's from /lib/ld-musl-" in out
 
 
-def test_the_option_is_off_by_default_and_keys_only_builds_that_have_it():
-    recipe = load_pythons()["3.13"]
-    assert "memory-routines" not in recipe.choose_options("x86_64")
-    plain = recipe.with_options(recipe.choose_options("x86_64"))
-    with_routines = recipe.with_options(recipe.choose_options("x86_64", add=("memory-routines",)))
+def test_x86_64_pgo_builds_have_it_by_default_zig_linked_ones_leave_it_out_and_only_builds_with_it_are_keyed():
+    recipe, x86_64 = load_pythons()["3.13"], target_for("x86_64")
+    assert "memory-routines" in pipeline.with_build_options(recipe, x86_64).enabled_options
+    # Without PGO, CPython links with zig here, which cannot export the routines.
+    assert pipeline.with_build_options(recipe, x86_64, remove=("pgo",)).executable_objects == ()
+    # Asked for by name, it stays, and _build_here refuses the build.
+    assert "memory-routines" in pipeline.with_build_options(recipe, x86_64, add=("memory-routines",),
+                                                            remove=("pgo",)).enabled_options
+    assert "memory-routines" not in pipeline.with_build_options(recipe, target_for("aarch64")).enabled_options
+    plain = recipe.with_options(recipe.choose_options("x86_64", remove=("memory-routines", "process-allocator")))
+    with_routines = recipe.with_options(recipe.choose_options("x86_64", remove=("process-allocator",)))
     assert plain.executable_objects == () and with_routines.executable_objects == ("memory-routines.c",)
     job, project = keyed_job(plain), load_project()
     assert "executable_objects" not in cpython.cache_material(project, job)

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 from conftest import keyed_job, object_symbols, pinned_source
 
-from musl_cpython import REPO, cpython, toolchain
+from musl_cpython import REPO, cpython, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool, UsageError
 from musl_cpython.recipes import load_project, load_pythons, target_for
@@ -55,7 +55,7 @@ def test_the_executables_malloc_family_serves_libc_and_threads_from_mimalloc(tmp
     assert result.stdout.count("ok: ") == 19 and result.stderr == ""
 
 
-def test_the_option_applies_to_3_13_and_later_on_x86_64_and_keys_only_builds_that_have_it():
+def test_the_option_applies_to_3_13_and_later_on_x86_64_is_on_by_default_and_keys_only_builds_that_have_it():
     pythons = load_pythons()
     with pytest.raises(UsageError, match="does not apply to Python 3.11 for x86_64; it applies to Python >=3.13 "
                                          "on arches x86_64"):
@@ -63,8 +63,9 @@ def test_the_option_applies_to_3_13_and_later_on_x86_64_and_keys_only_builds_tha
     with pytest.raises(UsageError, match="does not apply to Python 3.13 for aarch64"):
         pythons["3.13"].choose_options("aarch64", add=(OPTION,))
     recipe = pythons["3.13"]
-    assert OPTION not in recipe.choose_options("x86_64")
-    folded = recipe.with_options(recipe.choose_options("x86_64", add=(OPTION,)))
+    assert OPTION in recipe.choose_options("x86_64")  # on by default
+    assert OPTION not in pipeline.with_build_options(recipe, target_for("x86_64"), remove=("pgo",)).enabled_options
+    folded = recipe.with_options(recipe.choose_options("x86_64", remove=("memory-routines",)))
     assert folded.executable_objects == ("malloc-override.c",)
     material = cpython.cache_material(load_project(), keyed_job(folded))
     assert set(material["executable_objects"]["sources"]) == {"malloc-override.c"}

@@ -145,9 +145,12 @@ def test_bad_version_ranges_are_named(recipes_copy, item, message):
 
 def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
     recipe = load_pythons()["3.13"]
-    assert recipe.choose_options("x86_64") == ("pgo", "static-interpreter")  # on by default
-    assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == ("pgo",)
-    assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter",)  # pgo: 3.10 and later
+    on_by_default = ("pgo", "static-interpreter", "memory-routines", "process-allocator", "builtin-modules")
+    assert recipe.choose_options("x86_64") == on_by_default
+    assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == tuple(
+        name for name in on_by_default if name != "static-interpreter")
+    # pgo: 3.10 and later; built-in modules: 3.11 and later; the allocator: 3.13 and later.
+    assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter", "memory-routines")
     folded = recipe.with_options(("static-interpreter",))
     assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)",) and folded.enabled_options == ("static-interpreter",)
     assert load_pythons()["3.9"].with_options(("static-interpreter",)).make == ("BLDLIBRARY=$(LIBRARY_OBJS)",)
