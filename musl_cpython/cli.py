@@ -11,7 +11,8 @@ from pathlib import Path
 from . import REPO, container, matrix, pipeline, release, reproduce, sources, stdlib_tests, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed
-from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, target_for
+from .recipes import (dependency_closure, load_dependencies, load_pythons, load_targets, python_for, split_abiflags,
+                      target_for)
 from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 
@@ -28,9 +29,11 @@ def cmd_build(args) -> int:
                                  network=not args.offline, backend=args.backend)
         say(f"matrix built in {(time.monotonic() - start) / 60:.1f} min:\n{matrix.table(rows)}")
         return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
+    recipe, _ = python_for(args.python)
+    variants = recipe.variant_options(split_abiflags(args.python)[1], args.variant)
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
                             backend=args.backend, verify_archives=not args.no_verify,
-                            add_options=args.with_options,
+                            add_options=[*variants, *args.with_options],
                             remove_options=args.without_options + (["pgo"] if args.no_pgo else []),
                             profile=Path(args.profile).absolute() if args.profile else None)
     missing = result.info.get("missing_modules", {})
@@ -127,7 +130,9 @@ def parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build", parents=[common], help="build, package and smoke-check one distribution")
     build.add_argument("--python", default="3.13",
                        help="3.13 (newest obtainable 3.13.x), an exact 3.13.15, or all (every version, "
-                            "with a summary table)")
+                            "with a summary table); 3.13t: free-threaded (uv's spelling, as --variant)")
+    build.add_argument("--variant", action="append", default=[], metavar="NAME",
+                       help="freethreaded, debug, or both (freethreaded+debug); build.py list names them")
     build.add_argument("--arch", default="x86_64", help="a target arch, or all")
     build.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
     build.add_argument("--out", default=REPO / "dist", help="where archives go (default: dist/)")

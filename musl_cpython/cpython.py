@@ -70,6 +70,16 @@ class Job:
         return self.recipe.minor
 
     @property
+    def ldversion(self) -> str:
+        """3.13, or with the variant's ABI flags 3.13t, 3.13d: the executable is
+        bin/python<ldversion>, its headers include/python<ldversion>."""
+        return self.minor + self.recipe.abiflags
+
+    @property
+    def stdlib_dir(self) -> str:
+        return self.recipe.stdlib_dir(self.recipe.abiflags)
+
+    @property
     def profile_guided(self) -> bool:
         return self.recipe.profile_guided(self.target.arch)
 
@@ -78,13 +88,13 @@ def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDepende
     """A runnable wrapper around a cached build for this machine. Its RUNPATH
     names a build-time sysroot that no longer exists, so the wrapper points
     the loader at the cached dependency builds instead."""
-    minor = ".".join(python.release.version.split(".")[:2])
+    program = python.tree / "bin" / f"python{python.info['ldversion']}"
     libraries = ":".join([str(python.tree / "lib"), *(str(dep.root / "lib") for dep in deps.values())])
     wrapper = ctx.build_dir / "toolchain" / f"python-for-build-{python.release.version}"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     write_script(wrapper, f"#!/bin/sh\n# Generated: CPython {python.release.version} for this machine, for cross "
                           f"builds.\nLD_LIBRARY_PATH={shlex.quote(libraries)} exec "
-                          f"{shlex.quote(str(python.tree / 'bin' / f'python{minor}'))} \"$@\"\n")
+                          f"{shlex.quote(str(program))} \"$@\"\n")
     return BuildPython(wrapper, python.key)
 
 
@@ -383,6 +393,9 @@ def build(ctx: Context, job: Job) -> BuiltPython:
                                    "--ignore-installed", f"--root={staging}", f"--prefix={INSTALL_PREFIX}", "pip"])
         info = _build_info(recipe, release, target, tree.src, tree.applied,
                            tree.logs / f"cpython-{release.version}-make.log")
+        if info["ldversion"] != job.ldversion:
+            raise BuildError(f"CPython {release.version}: configure chose LDVERSION {info['ldversion']!r}, where "
+                             f"the build's options ({', '.join(recipe.enabled_options)}) give {job.ldversion!r}")
         # Paths that may appear in the installed files; relocation removes them.
         info["build_paths"] = {"source": str(tree.src), "sysroot": str(tree.sysroot),
                                "deps": str(tree.deps_root), "toolchain": str(toolchain.bin_dir)}

@@ -9,12 +9,11 @@ import re
 import tarfile
 from pathlib import Path
 
-from . import elf, sources
+from . import elf, pgo, sources
 from .context import Context
 from .cpython import BuiltPython, Job
 from .dependencies import BuiltDependency
 from .errors import BuildError
-from .names import ArchiveName
 from .recipes import PythonRecipe, SourceFile
 
 # python-build-standalone's PYTHON.json schema version whose names we follow.
@@ -65,9 +64,9 @@ def _pin(name: str, version: str, pins: tuple[SourceFile, ...], ctx: Context) ->
     return entry
 
 
-def _alt_soabi(tree: Path, minor: str) -> list[str]:
+def _alt_soabi(tree: Path, ldversion: str) -> list[str]:
     """The second SOABI the interpreter accepts, if any (3.9, 3.10: the -linux-gnu spelling)."""
-    config = tree / "include" / f"python{minor}" / "pyconfig.h"
+    config = tree / "include" / f"python{ldversion}" / "pyconfig.h"
     match = re.search(r'^#define ALT_SOABI "([^"]+)"', config.read_text(), re.M) if config.is_file() else None
     return [match.group(1)] if match else []
 
@@ -100,20 +99,21 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         "build_options": options,
         "build_tag": ctx.project.build_tag,
         "python_tag": f"cp{nodot}",
-        "python_abi_tag": f"cp{nodot}",
+        "python_abi_tag": f"cp{nodot}{recipe.abiflags}",
         "python_platform_tag": f"linux-{target.wheel_arch}",
         "platform_tags": [f"musllinux_{'_'.join(ctx.project.musl.minimum.split('.')[:2])}_{target.wheel_arch}"],
         "python_implementation_name": "cpython",
         "python_implementation_cache_tag": f"cpython-{nodot}",
         "python_version": version,
         "python_major_minor_version": minor,
-        "python_exe": f"{tree_prefix}/bin/python{minor}",
-        "python_stdlib": f"{tree_prefix}/lib/python{minor}",
+        "python_exe": f"{tree_prefix}/bin/python{job.ldversion}",
+        "python_stdlib": f"{tree_prefix}/lib/{job.stdlib_dir}",
+        "variant": recipe.variant,
         "python_soabi": soabi,
         "python_multiarch": info["multiarch"],
         "python_suffixes": {
             "bytecode": [".pyc"], "optimized_bytecode": [".opt-1.pyc", ".opt-2.pyc"], "source": [".py"],
-            "extension": [f".{soabi}.so", *(f".{alt}.so" for alt in _alt_soabi(tree, minor)), ".abi3.so", ".so"],
+            "extension": [f".{soabi}.so", *(f".{alt}.so" for alt in _alt_soabi(tree, job.ldversion)), ".abi3.so", ".so"],
         },
         "python_extension_module_loading": ["builtin", "shared-library"],
         # static: bin/python3.X holds libpython; lib/libpython3.X.so still ships for embedders.
@@ -130,8 +130,7 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         "patches": info["patches"],
         "missing_modules": info["missing_modules"],
         "toolchain": _toolchain(ctx, job),
-        **({"pgo_profile": {"path": str(ArchiveName(version, ctx.project.build_tag, target.triple, "profile",
-                                                    ("pgo",))),
+        **({"pgo_profile": {"path": pgo.dist_name(job, ctx.project.build_tag),
                             "sha256": job.profile.sha256, "key": job.profile.key}} if job.profile else {}),
     }
 
@@ -149,9 +148,11 @@ def _toolchain(ctx: Context, job: Job) -> dict:
 
 
 def build_options(recipe: PythonRecipe, arch: str) -> str:
-    """The options part of a full archive's name, as python-build-standalone spells it."""
+    """The options part of a full archive's name, as python-build-standalone
+    spells it: pgo+lto, lto, noopt, led by a variant (freethreaded+pgo+lto,
+    debug for a debug build without optimizations)."""
     configure = recipe.configure_for(arch)
-    options = []
+    options = recipe.variant.split("+") if recipe.variant else []
     if recipe.profile_guided(arch):
         options.append("pgo")
     lto = [arg for arg in configure if arg.startswith(("--with-lto", "--without-lto"))]

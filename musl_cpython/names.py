@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 # profile: a PGO build's training profile (pgo.py), beside its archives.
 KINDS = ("install_only", "install_only_stripped", "full", "profile")
+# The option words that say how a build was optimized; the others name its variant.
+OPTIMIZATIONS = ("pgo", "lto", "noopt")
 EXTENSIONS = {"install_only": "tar.gz", "install_only_stripped": "tar.gz", "full": "tar.zst", "profile": "tar.zst"}
 
 _NAME = re.compile(
@@ -48,6 +50,11 @@ class ArchiveName:
     @property
     def minor(self) -> str:
         return ".".join(self.version.split(".")[:2])
+
+    @property
+    def variant(self) -> str | None:
+        """freethreaded, debug, freethreaded+debug (uv's spelling), or None."""
+        return "+".join(o for o in self.options if o not in OPTIMIZATIONS) or None
 
     @property
     def flavour(self) -> str:

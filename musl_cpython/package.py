@@ -9,7 +9,7 @@ import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import elf, metadata
+from . import elf, metadata, pgo
 from .archives import write_archive
 from .context import Context
 from .cpython import BuiltPython, Job
@@ -19,11 +19,14 @@ from .recipes import PythonRecipe, Target
 
 
 def archive_names(recipe: PythonRecipe, version: str, target: Target, build_tag: str) -> list[ArchiveName]:
-    """install_only, install_only_stripped and <options>-full, in that order."""
-    options = tuple(metadata.build_options(recipe, target.arch).split("+"))
-    return [ArchiveName(version, build_tag, target.triple, "install_only"),
-            ArchiveName(version, build_tag, target.triple, "install_only_stripped"),
-            ArchiveName(version, build_tag, target.triple, "full", options)]
+    """install_only, install_only_stripped and <options>-full, in that order;
+    a variant leads the options of each (python-build-standalone's spelling:
+    freethreaded-install_only, freethreaded+pgo+lto-full, debug-full)."""
+    variant = tuple(recipe.variant.split("+")) if recipe.variant else ()
+    return [ArchiveName(version, build_tag, target.triple, "install_only", variant),
+            ArchiveName(version, build_tag, target.triple, "install_only_stripped", variant),
+            ArchiveName(version, build_tag, target.triple, "full", tuple(metadata.build_options(recipe, target.arch)
+                                                                         .split("+")))]
 
 
 def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path, tree: Path,
@@ -45,7 +48,7 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
     shutil.copytree(tree, full / "install", symlinks=True)
     shutil.copytree(licenses, full / "licenses")
     if job.profile is not None:  # the PGO profile it was compiled with, named in PYTHON.json
-        shutil.copyfile(job.profile.path, full / pgo_profile_name(ctx, job))
+        shutil.copyfile(job.profile.path, full / pgo.dist_name(job, ctx.project.build_tag))
     info = metadata.python_json(ctx, job, python, tree, license_paths, "install")
     (full / "PYTHON.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
 
@@ -53,17 +56,13 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
     stripped = work / "stripped" / "python"
     shutil.copytree(tree, stripped, symlinks=True)
     strip_debug_info(stripped)
-    trim_for_running(stripped / "lib" / f"python{job.minor}", job.recipe.stripped)
+    trim_for_running(stripped / "lib" / job.stdlib_dir, job.recipe.stripped)
     # Compression is most of packaging's time; zlib and zstd release the GIL.
     with ThreadPoolExecutor(max_workers=max(1, min(3, ctx.jobs))) as pool:
         writes = [pool.submit(write_archive, tree.parent, "python", install_only, epoch),
                   pool.submit(write_archive, stripped.parent, "python", stripped_name, epoch),
                   pool.submit(write_archive, full.parent, "python", full_name, epoch, first=("python/PYTHON.json",))]
         return [write.result() for write in writes]
-
-
-def pgo_profile_name(ctx: Context, job: Job) -> str:
-    return str(ArchiveName(job.version, ctx.project.build_tag, job.target.triple, "profile", ("pgo",)))
 
 
 def strip_debug_info(tree: Path) -> None:

@@ -114,7 +114,8 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
     build_python = None
     if platform.machine() != target.arch:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
-            build_python = _python_for_build(ctx, base, release)
+            variants = tuple(name for name in recipe.enabled_options if name in recipe.variants)
+            build_python = _python_for_build(ctx, base, release, variants)
     python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
     if recipe.executable_objects and python_tools.kind.name == "zig":
         # zig links its compiler_rt, whose memcpy family is hidden; the linker
@@ -186,12 +187,14 @@ def packaged_material(python: BuiltPython, built, patchelf: str) -> dict:
             "code": code_identity(), "tools": tools}
 
 
-def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease) -> cpython.BuildPython:
-    """The same release built for this machine (cached like any build), with
-    this machine's default options, so it is the native build's own: cross
-    builds of CPython need one to run."""
+def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease,
+                      variants: tuple[str, ...] = ()) -> cpython.BuildPython:
+    """The same release and variant built for this machine (cached like any
+    build), with this machine's default options, so it is the native build's
+    own: cross builds of CPython need one to run, and pip installs into the
+    directories of the interpreter that runs it (lib/python3.13t)."""
     host = target_for(platform.machine())
-    recipe = with_build_options(base, host)
+    recipe = with_build_options(base, host, add=variants)
     tools = toolchain.prepare(ctx, host, toolchain.kind_for(host))
     built = dependencies.build_all(ctx, host, tools, recipe.depends)
     python_tools = toolchain.for_cpython(ctx, host, tools, recipe.profile_guided(host.arch))

@@ -148,6 +148,15 @@ class BuildOption:
     # static bin/python3.X) instead of lib-dynload: module -> why. Their
     # rules come from the release's own Modules/Setup.stdlib.in (3.11+).
     builtin_modules: dict[str, str] = field(default_factory=dict)
+    # A variant (uv's and python-build-standalone's word): the letter it adds
+    # to the ABI flags (t: free-threaded, d: debug), and so to the names of
+    # the executable, libpython, the headers and the extension suffix.
+    abi_flag: str = ""
+    # Options it cannot be built with: left out when they are only defaults,
+    # an error when asked for by name.
+    excludes: tuple[str, ...] = ()
+    # [wheels] that verification cannot install for this variant: distribution -> why.
+    without_wheels: dict[str, str] = field(default_factory=dict)
 
     def applies(self, minor: str, arch: str | None = None) -> bool:
         """Whether it applies to this version (and arch, unless None: on some arch)."""
@@ -192,14 +201,19 @@ class PythonRecipe:
                 raise UsageError(f"unknown build option {name!r}; options for Python {self.minor}: "
                                  f"{', '.join(self.options) or 'none'}")
         for name in add:
+            clash = [other for other in add if other in self.options[name].excludes]
+            if clash:
+                raise UsageError(f"build option {name!r} cannot be built with {', '.join(map(repr, clash))}")
             if not self.options[name].applies(self.minor, arch):
                 option = self.options[name]
                 where = [f"Python {option.versions}" if option.versions else "",
                          f"arches {', '.join(option.arches)}" if option.arches else ""]
                 raise UsageError(f"build option {name!r} does not apply to Python {self.minor} for {arch}; it "
                                  f"applies to {' on '.join(w for w in where if w)}")
-        return tuple(name for name, option in self.options.items()
-                     if name not in remove and (name in add or (option.default and option.applies(self.minor, arch))))
+        chosen = [name for name, option in self.options.items()
+                  if name not in remove and (name in add or (option.default and option.applies(self.minor, arch)))]
+        excluded = {other for name in chosen for other in self.options[name].excludes}
+        return tuple(name for name in chosen if name not in excluded)
 
     def with_options(self, names) -> PythonRecipe:
         """This recipe with what the named options add folded into its own lists and tables."""
@@ -224,6 +238,46 @@ class PythonRecipe:
             # cross build cannot run it (under qemu it would take hours).
             arguments = (*arguments, "--disable-optimizations")
         return arguments
+
+    @property
+    def abiflags(self) -> str:
+        """sys.abiflags of a build of this recipe: its variants' letters ("", "t", "d", "td")."""
+        return "".join(self.options[name].abi_flag for name in self.enabled_options)
+
+    def variant_abiflags(self, variant: str | None) -> str:
+        """The ABI flags of a build whose archive names `variant` (freethreaded+debug -> td)."""
+        return "".join(self.options[name].abi_flag for name in self.variant_options(names=[variant] if variant else []))
+
+    def stdlib_dir(self, abiflags: str) -> str:
+        """The standard library's directory under lib/: python3.13, or
+        python3.13t for a free-threaded build (a debug build shares python3.13)."""
+        return f"python{self.minor}{'t' if 't' in abiflags else ''}"
+
+    @property
+    def variant(self) -> str | None:
+        """Its variants as uv's download metadata and archive names spell them
+        ("freethreaded", "debug", "freethreaded+debug"), or None."""
+        return "+".join(name for name in self.enabled_options if self.options[name].abi_flag) or None
+
+    @property
+    def variants(self) -> dict[str, BuildOption]:
+        return {name: option for name, option in self.options.items() if option.abi_flag}
+
+    def variant_options(self, abiflags: str = "", names=()) -> tuple[str, ...]:
+        """The options that `3.13t`'s ABI letters and `--variant NAME`s ask for."""
+        variants, chosen = self.variants, []
+        for name in names:
+            for part in name.split("+"):
+                if part not in variants:
+                    raise UsageError(f"unknown variant {part!r}; variants: {', '.join(variants)}")
+                chosen.append(part)
+        for letter in abiflags:
+            named = [name for name, option in variants.items() if option.abi_flag == letter]
+            if not named:
+                raise UsageError(f"unknown ABI flag {letter!r} in the Python version; flags: "
+                                 + ", ".join(f"{o.abi_flag} ({n})" for n, o in variants.items()))
+            chosen.append(named[0])
+        return tuple(dict.fromkeys(chosen))
 
     @property
     def pip_version(self) -> str | None:
@@ -438,6 +492,7 @@ def python_for(spec: str) -> tuple[PythonRecipe, list[PythonRelease]]:
     """
     pythons = load_pythons()
     known = [r.version for p in pythons.values() for r in p.releases]
+    spec = split_abiflags(spec)[0]
     parts = spec.split(".")
     minor = ".".join(parts[:2])
     recipe = pythons.get(minor)
@@ -451,6 +506,12 @@ def python_for(spec: str) -> tuple[PythonRecipe, list[PythonRelease]]:
         raise UsageError(f"unknown Python version {spec!r}; known versions: "
                          f"{', '.join(pythons)} (pinned releases: {', '.join(known)})")
     return recipe, matches
+
+
+def split_abiflags(spec: str) -> tuple[str, str]:
+    """'3.13t' -> ('3.13', 't'): uv's spelling of a variant, letters after the version."""
+    match = re.fullmatch(r"(.*?\d)([a-z]*)", spec)
+    return (match.group(1), match.group(2)) if match else (spec, "")
 
 
 def dependency_closure(names, deps: dict[str, Dependency]) -> list[Dependency]:

@@ -105,11 +105,11 @@ def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str 
     for artifact in artifacts:
         if artifact.name.kind not in ("install_only", "install_only_stripped"):
             continue
-        key = (artifact.name.version, artifact.target.arch)
+        key = (artifact.name.version, artifact.target.arch, artifact.name.variant or "")
         if key not in chosen or artifact.name.kind == "install_only_stripped":
             chosen[key] = artifact
     entries = {}
-    for (version, _), artifact in sorted(chosen.items()):
+    for (version, _, variant), artifact in sorted(chosen.items()):
         major, minor, patch = version.split(".")
         target = artifact.target
         if base_url:
@@ -118,7 +118,8 @@ def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str 
             url = artifact.path.absolute().as_uri()
         if not (directory / artifact.path.name).is_file():
             raise BuildError(f"metadata would point at a missing file: {artifact.path.name}")
-        entries[f"cpython-{version}-linux-{target.uv_arch}-{target.uv_libc}"] = {
+        # uv's key spells a variant after the version: cpython-3.13.15+freethreaded-linux-x86_64-musl.
+        entries[f"cpython-{version}{'+' + variant if variant else ''}-linux-{target.uv_arch}-{target.uv_libc}"] = {
             "name": "cpython",
             "arch": {"family": target.uv_arch, "variant": None},
             "os": "linux",
@@ -127,7 +128,7 @@ def download_metadata(artifacts: list[Artifact], directory: Path, base_url: str 
             "prerelease": "",
             "url": url,
             "sha256": artifact.sha256,
-            "variant": None,
+            "variant": variant or None,
             "build": artifact.name.build_tag,
         }
     return entries

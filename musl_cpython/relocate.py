@@ -37,8 +37,8 @@ RELOCATABLE_SHEBANG = """#!/bin/sh
 """
 # What an installer writes: "#!/path/bin/python3.X", or, where that path is
 # too long for a "#!" line or has spaces, pip's sh trampoline naming it.
-ABSOLUTE_SHEBANG = re.compile(rb"#!/\S*/bin/python[0-9.]*\n"
-                              rb"""|#!/bin/sh\n'''exec' "/[^"\n]*/bin/python[0-9.]*" "\$0" "\$@"\n' '''\n""")
+ABSOLUTE_SHEBANG = re.compile(rb"#!/\S*/bin/python[0-9.]*[td]*\n"
+                              rb"""|#!/bin/sh\n'''exec' "/[^"\n]*/bin/python[0-9.]*[td]*" "\$0" "\$@"\n' '''\n""")
 
 
 def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, patchelf: str) -> list[str]:
@@ -46,9 +46,12 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     available = library_index([b.root / "lib" for b in job.dependencies.values()])
     bundled = bundle_libraries(tree, available)
     set_runpaths(tree, patchelf)
-    interpreter = f"python{job.minor}"
-    link(tree / "bin" / "python", interpreter)
-    link(tree / "bin" / "python3", interpreter)
+    interpreter = f"python{job.ldversion}"
+    # A variant's make install also leaves bin/python3.X as a hard link to
+    # bin/python3.Xt, which an archive would hold twice.
+    for name in dict.fromkeys(("python", "python3", f"python{job.minor}")):
+        if name != interpreter:
+            link(tree / "bin" / name, interpreter)
     build_python = job.build_python
     # Bytecode depends on the release only: a cross build compiles it with the
     # same release built for this machine. The same goes for running pip.
@@ -70,7 +73,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     recompile(compiler, tree, [p for p in changed + pip_changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
     # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
     # recorded that staging path as their source file name; compile them again.
-    site_packages = tree / "lib" / interpreter / "site-packages"
+    site_packages = tree / "lib" / job.stdlib_dir / "site-packages"
     for stale in site_packages.rglob("*.pyc"):
         stale.unlink()
     recompile(compiler, tree, [site_packages], epoch, levels=(0,))
@@ -166,7 +169,7 @@ def ship_pinned_pip(ctx: Context, job: Job, tree: Path, python: Path) -> list[Pa
     if not recipe.pip:
         return []
     pin, wheel = sources.fetch(ctx, recipe.pip, f"pip {version} for CPython {job.minor}")
-    stdlib = tree / "lib" / f"python{job.minor}"
+    stdlib = tree / "lib" / job.stdlib_dir
     for record in sorted((stdlib / "site-packages").glob("pip-*.dist-info/RECORD")):
         _uninstall(record, tree)
     with tempfile.TemporaryDirectory(prefix="musl-cpython-pip-") as links:

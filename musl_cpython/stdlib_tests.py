@@ -41,13 +41,14 @@ def run(ctx: Context, archive: Path, modules: list[str] | None = None, timeout: 
     release = next((r for r in recipe.releases if r.version == version), None)
     if release is None:
         raise BuildError(f"{archive.name}: CPython {version} is not pinned in recipes/python/{minor}.toml")
+    stdlib_dir = recipe.stdlib_dir(recipe.variant_abiflags(name.variant))
     modules = modules or list(recipe.stdlib_tests.modules)
     excluded = recipe.stdlib_tests.exclude
     results = {}
     with tempfile.TemporaryDirectory(prefix="musl-cpython-tests-") as tmp:
         safe_extract(archive, Path(tmp) / "unpacked")
         tree = tree_in(Path(tmp) / "unpacked")
-        _use_source_tests(ctx, release, tree / "lib" / f"python{minor}" / "test", Path(tmp) / "source")
+        _use_source_tests(ctx, release, tree / "lib" / stdlib_dir / "test", Path(tmp) / "source")
         python = tree / "bin" / "python3"
         # Foreign arches run under qemu in the arch's musl root, as verification does.
         with emulation.runner(ctx, target, [Path(tmp)]) as runner:

@@ -109,3 +109,33 @@ def test_uv_parses_the_metadata_of_every_target(tmp_path):
         # uv prints i686 as x86 and riscv64 as riscv64gc (target-lexicon's names).
         shown = {"i686": "x86", "riscv64": "riscv64gc"}.get(target.uv_arch, target.uv_arch)
         assert f"cpython-3.13.15-linux-{shown}-{target.uv_libc}" in listed, result.stdout
+
+
+def test_variants_get_entries_of_their_own_that_uv_lists_as_variants(tmp_path):
+    """A free-threaded or debug archive is a download of its own, keyed and
+    marked as uv spells it, and uv reads each entry."""
+    uv = Path(sys.executable).with_name("uv")
+    if not uv.is_file():
+        pytest.skip("uv is not installed in this environment (requirements.txt installs it)")
+    archive(tmp_path, "install_only_stripped")
+    threaded = archive(tmp_path, "freethreaded-install_only_stripped")
+    archive(tmp_path, "freethreaded-install_only")
+    archive(tmp_path, "debug-install_only")
+    _, meta = release.write_release(tmp_path)
+    entries = json.loads(meta.read_text())
+    assert sorted(entries) == ["cpython-3.13.15+debug-linux-x86_64-musl",
+                               "cpython-3.13.15+freethreaded-linux-x86_64-musl", "cpython-3.13.15-linux-x86_64-musl"]
+    assert entries["cpython-3.13.15+freethreaded-linux-x86_64-musl"]["variant"] == "freethreaded"
+    assert entries["cpython-3.13.15+freethreaded-linux-x86_64-musl"]["url"] == threaded.as_uri()
+    assert entries["cpython-3.13.15+debug-linux-x86_64-musl"]["variant"] == "debug"
+    assert entries["cpython-3.13.15-linux-x86_64-musl"]["variant"] is None
+    # uv python list hides debug downloads by design ("we just hide them for now"); that it read
+    # the entry shows in -v, which names every entry it skips.
+    for request, shown in (("3.13.15t", {"cpython-3.13.15+freethreaded-linux-x86_64-musl"}), ("3.13.15d", set())):
+        result = subprocess.run([str(uv), "python", "list", "--all-platforms", "--all-arches", "--only-downloads",
+                                 "--python-downloads-json-url", str(meta), request, "-v"],
+                                capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)})
+        assert result.returncode == 0, result.stderr
+        assert "Skipping entry" not in result.stderr, result.stderr
+        listed = {line.split()[0] for line in result.stdout.splitlines() if line.strip()}
+        assert listed == shown, result.stdout

@@ -194,7 +194,7 @@ def test_the_pinned_pip_replaces_the_bundled_one_in_site_packages_and_ensurepip(
     (stdlib / "ensurepip" / "__init__.py").write_text(OLD_ENSUREPIP)
     (stdlib / "ensurepip" / "_bundled" / "pip-20.2.3-py2.py3-none-any.whl").write_bytes(b"old")
     recipe = load_pythons()[minor]
-    job = types.SimpleNamespace(recipe=recipe, minor=minor)
+    job = types.SimpleNamespace(recipe=recipe, minor=minor, stdlib_dir=f"python{minor}")
     ctx = Context(build_dir=tmp_path / "build", cache_dir=tmp_path / "cache")
 
     changed = relocate.ship_pinned_pip(ctx, job, tree, tree / "bin" / "python")

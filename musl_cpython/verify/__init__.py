@@ -20,7 +20,7 @@ from pathlib import Path
 from .. import code_identity, emulation, musl
 from ..archives import safe_extract, tree_in
 from ..context import Context
-from ..errors import BuildError, EmulationUnavailable, UnsafeArchive, VerificationCannotRun
+from ..errors import BuildError, EmulationUnavailable, UnsafeArchive, UsageError, VerificationCannotRun
 from ..names import ArchiveName, NotAnArchiveName
 from ..recipes import Target, load_pythons, load_targets, target_for_triple
 from ..sources import sha256_file
@@ -34,6 +34,7 @@ __all__ = ["VerificationCannotRun", "earlier_report", "identify", "verify", "ver
 
 # What the direct start answers; the other ways of starting answer one or two checks each.
 DIRECT = ["facts.build", "identity.soabi", "identity.extension_suffixes", "identity.musllinux_tags",
+          "identity.variant", "functional.threads",
           "functional.ssl_paths", "functional.sqlite3", "functional.ctypes", "functional.allocator",
           "functional.uuid", "functional.curses", "functional.readline", "functional.compression",
           "functional.hashlib", "functional.decimal",
@@ -64,12 +65,22 @@ class Verifier:
         self.recipe = load_pythons().get(self.minor)
         if self.recipe is None:
             raise VerificationCannotRun(f"{archive.name}: no recipe for Python {self.minor}")
+        try:
+            self.abiflags = self.recipe.variant_abiflags(self.name.variant)
+        except UsageError as e:
+            raise VerificationCannotRun(f"{archive.name}: {e}") from None
+        variants = [self.recipe.options[name] for name in (self.name.variant or "").split("+") if name]
+        self.ldversion, self.stdlib_dir = self.minor + self.abiflags, self.recipe.stdlib_dir(self.abiflags)
+        self.without_wheels = {name: why for variant in variants for name, why in variant.without_wheels.items()}
+        self.wheels = {name: module for name, module in self.recipe.wheels.items() if name not in self.without_wheels}
         project = ctx.project
         self.report = Report({"loader": self.target.musl_loader, "musl": musl.checked_version(ctx, self.target),
                               "wheel_platform": f"musllinux_1_2_{self.target.wheel_arch}",
-                              "byteorder": self.target.byteorder, "wheels": ", ".join(self.recipe.wheels)})
+                              "byteorder": self.target.byteorder, "wheels": ", ".join(self.wheels),
+                              "abiflags_shown": repr(self.abiflags)})
         self.newest = project.musl.newest_debian_version
-        self.config = {"triplet": self.target.platform_triplet, "byteorder": self.target.byteorder,
+        self.config = {"triplet": self.target.platform_triplet, "abiflags": self.abiflags,
+                       "byteorder": self.target.byteorder,
                        "wheel_platform": f"musllinux_1_2_{self.target.wheel_arch}",
                        "not_built": self.recipe.missing_modules, "absent_allowed": self.recipe.absent_allowed(),
                        "musl_lacks": list(project.musl.debian_minimum_lacks)}
@@ -84,8 +95,9 @@ class Verifier:
             except UnsafeArchive as e:
                 raise VerificationCannotRun(str(e)) from None
             tree = tree_in(root)
-            if not (tree / "bin" / "python3").exists():
-                raise VerificationCannotRun(f"{self.archive.name}: no python/bin/python3 inside")
+            for program in ("python3", f"python{self.ldversion}"):
+                if not (tree / "bin" / program).exists():
+                    raise VerificationCannotRun(f"{self.archive.name}: no python/bin/{program} inside")
             musl_root = musl.musl_root(self.ctx, self.target)
             exports = musl.exported_symbols(musl.libc_path(musl_root, self.target))
             exports |= set(self.ctx.project.musl.debian_minimum_lacks)
@@ -121,8 +133,8 @@ class Verifier:
         facts = host.facts(results)
         host.record(report, results, "identity.soabi")
         self._symlink_and_extension(session, facts)
-        host.record(report, results, "identity.extension_suffixes", "identity.musllinux_tags", "stdlib.imports",
-                    "stdlib.builtin_modules")
+        host.record(report, results, "identity.extension_suffixes", "identity.musllinux_tags", "identity.variant",
+                    "stdlib.imports", "stdlib.builtin_modules")
         host.record(report, results, *(i for i in direct if i.startswith("functional.")
                                        and i != "functional.startup_lang_unset"))
         if "cert" not in cert:
@@ -139,7 +151,7 @@ class Verifier:
         host.record(report, foreign, "identity.foreign_argv0")
         status, text = results["installers.unpacked_by_hand"]
         try:
-            text = f"{host.python_config(session, self.minor, facts)}; {text}" if status == "pass" else text
+            text = f"{host.python_config(session, self.ldversion, facts)}; {text}" if status == "pass" else text
         except Fail as e:
             status, text = "fail", str(e)
         report.add("installers.unpacked_by_hand", status, text)
@@ -151,7 +163,7 @@ class Verifier:
         elsewhere.mkdir(parents=True)
         (elsewhere / "python3").symlink_to(session.tree / "bin" / "python3")
         try:
-            extension = host.compile_extension(session, facts, self.minor)
+            extension = host.compile_extension(session, facts, self.ldversion)
         except Fail as e:
             extension = None
             self.extension_failure = str(e)
@@ -194,16 +206,16 @@ class Verifier:
         and Debian's build of the oldest musl has no crypt(3)."""
         report, newest = self.report, self.newest
         wanted = []
-        program, env, modules, installed = session.tree / "bin" / f"python{self.minor}", session.env(), [], ""
+        program, env, modules, installed = session.tree / "bin" / f"python{self.ldversion}", session.env(), [], ""
         try:
             if not self.network:
                 raise Skip("--offline: the package index is not used")
-            program, env, modules, installed = host.install_wheels(session, self.recipe.wheels, venv,
-                                                                   self.target.wheel_arch, self.minor)
+            program, env, modules, installed = host.install_wheels(session, self.wheels, venv,
+                                                                   self.target.wheel_arch, self.minor, self.abiflags)
             wanted.append("installers.wheels")
         except (Skip, Fail) as e:
             report.add("installers.wheels", "skip" if isinstance(e, Skip) else "fail", str(e))
-        has_crypt = (session.tree / "lib" / f"python{self.minor}" / "crypt.py").exists()  # removed in 3.13
+        has_crypt = (session.tree / "lib" / self.stdlib_dir / "crypt.py").exists()  # removed in 3.13
         if has_crypt:
             wanted.append("functional.crypt")
         if not wanted:
@@ -222,6 +234,9 @@ class Verifier:
                         else f"imported {installed}")
             else:
                 text = f"import under musl {newest}: {text}"
+            if self.without_wheels:
+                text += "; not installed for this variant: " + "; ".join(
+                    f"{name} ({why})" for name, why in self.without_wheels.items())
             report.add("installers.wheels", status, text)
         if has_crypt:
             host.record(report, results, "functional.crypt", suffix=f" under musl {newest}")

@@ -76,7 +76,7 @@ def make_venv(session: Session, shipped_pip: str | None, pinned_pip: str | None)
 
 
 def install_wheels(session: Session, wheels: dict[str, str], venv: Path | None, wheel_arch: str,
-                   minor: str) -> tuple[Path, dict, list[str], str]:
+                   minor: str, abiflags: str = "") -> tuple[Path, dict, list[str], str]:
     """Install the recipe's wheels where the archive's interpreter imports
     them: the program to import with, its environment, the modules, and
     what was installed. Raises Skip or Fail."""
@@ -93,7 +93,9 @@ def install_wheels(session: Session, wheels: dict[str, str], venv: Path | None, 
     # Another arch: this machine's pip downloads the target's musllinux wheels
     # (a root has no network set up) and installs them into a directory.
     platforms = [f"--platform=musllinux_1_{n}_{wheel_arch}" for n in (2, 1)]
-    selection = [*platforms, f"--python-version={minor}", "--implementation=cp", "--only-binary=:all:",
+    # A free-threaded interpreter loads only cp313t wheels; this machine's pip would pick cp313 ones.
+    abi = [f"--abi=cp{minor.replace('.', '')}{abiflags}"] if "t" in abiflags else []
+    selection = [*platforms, f"--python-version={minor}", "--implementation=cp", *abi, "--only-binary=:all:",
                  "--disable-pip-version-check", "--no-input"]
     wheelhouse, site = session.home / "wheelhouse", session.home / "site-packages"
     found, absent = [], []
@@ -135,13 +137,13 @@ def _has_musllinux_wheel(wheelhouse: Path, distribution: str) -> bool:
     return found
 
 
-def compile_extension(session: Session, facts: dict, minor: str) -> Path:
+def compile_extension(session: Session, facts: dict, ldversion: str) -> Path:
     """hello.c compiled with zig cc from what sysconfig and python3-config say;
     the file it is. Raises Fail."""
     if "missing" in facts:
         raise Fail(f"the interpreter did not report its sysconfig: {facts['missing']}")
     tools = toolchain.prepare(session.ctx, session.target)
-    config = session.tree / "bin" / f"python{minor}-config"
+    config = session.tree / "bin" / f"python{ldversion}-config"
     suffix = subprocess.run([str(config), "--extension-suffix"], capture_output=True, text=True)
     if suffix.returncode != 0:
         raise Fail(f"python3-config --extension-suffix: {last_line(suffix)}")
@@ -205,19 +207,19 @@ def isolated(session: Session, archive: Path, not_built, root: Path, proc: bool 
     return f"only {target.musl_loader}, {inside} and {proc_note} in the root, empty environment"
 
 
-def python_config(session: Session, minor: str, facts: dict) -> str:
+def python_config(session: Session, ldversion: str, facts: dict) -> str:
     """python3-config of the tree as unpacked (at a path with a space) answers --includes and --ldflags."""
     if "missing" in facts:
         raise Fail(f"the interpreter did not report its sysconfig: {facts['missing']}")
-    config = session.tree / "bin" / f"python{minor}-config"
+    config = session.tree / "bin" / f"python{ldversion}-config"
     result = subprocess.run([str(config), "--includes", "--ldflags"], capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin"})
     if result.returncode != 0:
-        raise Fail(f"python{minor}-config --includes --ldflags: {last_line(result)}")
+        raise Fail(f"python{ldversion}-config --includes --ldflags: {last_line(result)}")
     includes = f"-I{facts['include']}"
     if includes not in result.stdout:
-        raise Fail(f"python{minor}-config --includes does not name {includes}: {result.stdout.strip()[:200]}")
-    return f"python{minor}-config names {includes}"
+        raise Fail(f"python{ldversion}-config --includes does not name {includes}: {result.stdout.strip()[:200]}")
+    return f"python{ldversion}-config names {includes}"
 
 
 def facts(results: dict) -> dict:

@@ -27,6 +27,7 @@ class Config:
     def __init__(self, values):
         self.tree = values["tree"]  # the unpacked install tree
         self.triplet = values["triplet"]  # e.g. x86_64-linux-musl
+        self.abiflags = values.get("abiflags", "")  # the variant's: t (free-threaded), d (debug)
         self.byteorder = values["byteorder"]
         self.wheel_platform = values["wheel_platform"]  # e.g. musllinux_1_2_x86_64
         self.home = values["home"]  # a writable directory
@@ -69,7 +70,7 @@ class Identity(Probe):
         multiarch = sys.implementation._multiarch
         soabi = sysconfig.get_config_var("SOABI")
         self.assertEqual(multiarch, CONFIG.triplet, f"_multiarch is {multiarch}, expected {CONFIG.triplet}")
-        self.assertEqual(soabi, f"cpython-{NODOT}-{CONFIG.triplet}", f"SOABI is {soabi}")
+        self.assertEqual(soabi, f"cpython-{NODOT}{CONFIG.abiflags}-{CONFIG.triplet}", f"SOABI is {soabi}")
         self.assert_prefix_is_the_tree()
         self.note(f"{multiarch}, {soabi}")
 
@@ -78,7 +79,8 @@ class Identity(Probe):
     def test_extension_suffixes(self):
         import importlib.machinery
         found = importlib.machinery.EXTENSION_SUFFIXES
-        self.assertEqual(found[0], f".cpython-{NODOT}-{CONFIG.triplet}.so", f"EXTENSION_SUFFIXES = {found}")
+        self.assertEqual(found[0], f".cpython-{NODOT}{CONFIG.abiflags}-{CONFIG.triplet}.so",
+                         f"EXTENSION_SUFFIXES = {found}")
         self.note(", ".join(found))
 
     def test_musllinux_tags(self):
@@ -87,12 +89,29 @@ class Identity(Probe):
         self.assertGreaterEqual(version, MUSLLINUX_PIP, f"the shipped pip {pip.__version__} predates musllinux "
                                 f"tags (PEP 656, pip {'.'.join(map(str, MUSLLINUX_PIP))})")
         from pip._vendor.packaging import tags
-        platforms = sorted({t.platform for t in tags.sys_tags()})
+        offered = list(tags.sys_tags())
+        platforms = sorted({t.platform for t in offered})
         self.assertIn(CONFIG.wheel_platform, platforms,
                       f"{CONFIG.wheel_platform} missing; offered: {', '.join(platforms[:6])}")
-        self.note(f"{CONFIG.wheel_platform} offered")
+        abi = f"cp{NODOT}{CONFIG.abiflags}"  # a free-threaded interpreter needs cp313t wheels
+        self.assertTrue(any(t.abi == abi and t.platform == CONFIG.wheel_platform for t in offered),
+                        f"no {abi}-{CONFIG.wheel_platform} tag; offered: {', '.join(map(str, offered[:4]))}")
+        self.note(f"{abi}-{CONFIG.wheel_platform} offered")
 
     test_musllinux_tags_in_venv = test_musllinux_tags
+
+    def test_variant(self):
+        import sysconfig
+        self.assertEqual(sys.abiflags, CONFIG.abiflags, f"sys.abiflags is {sys.abiflags!r}")
+        free_threaded, debug = "t" in CONFIG.abiflags, "d" in CONFIG.abiflags
+        gil_disabled = sysconfig.get_config_var("Py_GIL_DISABLED")
+        self.assertEqual(bool(gil_disabled), free_threaded, f"Py_GIL_DISABLED is {gil_disabled!r}")
+        gil = getattr(sys, "_is_gil_enabled", lambda: True)()  # new in 3.13
+        self.assertEqual(gil, not free_threaded, f"sys._is_gil_enabled() is {gil} at start")
+        self.assertEqual(bool(sysconfig.get_config_var("Py_DEBUG")), debug, "Py_DEBUG")
+        self.assertEqual(hasattr(sys, "gettotalrefcount"), debug, "sys.gettotalrefcount")
+        self.note(", ".join([f"abiflags {sys.abiflags!r}", "GIL disabled" if free_threaded else "GIL enabled"]
+                            + ([f"debug ({sys.gettotalrefcount()} references)"] if debug else [])))
 
     def test_foreign_argv0(self):
         if sys.version_info >= (3, 10):  # sys.orig_argv is new in 3.10
@@ -317,6 +336,37 @@ class Functional(Probe):
         self.assertEqual(outcome, ["RecursionError"])
         self.note(f"RecursionError raised; thread stack {threading.stack_size() or 'default'}")
 
+    def test_threads(self):
+        """CPU-bound Python code in threads: the results are checked, the
+        speed-up only reported (it is 1 with the GIL, and depends on the machine)."""
+        import threading
+        import time
+
+        def work(n, out, index):
+            total = 0
+            for i in range(n):
+                total += i * i % 7
+            out[index] = total
+
+        count, n = max(2, min(4, os.cpu_count() or 1)), 200_000
+        expected = sum(i * i % 7 for i in range(n))
+        serial, parallel = [None] * count, [None] * count
+        start = time.perf_counter()
+        for index in range(count):
+            work(n, serial, index)
+        one_by_one = time.perf_counter() - start
+        threads = [threading.Thread(target=work, args=(n, parallel, index)) for index in range(count)]
+        start = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        together = time.perf_counter() - start
+        self.assertEqual(serial, [expected] * count)
+        self.assertEqual(parallel, [expected] * count)
+        self.note(f"{count} threads: {one_by_one / together:.2f}x the speed of one after another "
+                  f"({one_by_one * 1000:.0f} ms / {together * 1000:.0f} ms)")
+
     def test_tls_handshake(self):
         import socket
         import ssl
@@ -409,7 +459,11 @@ class Installers(Probe):
             self.skipTest("no wheels were installed")
         for module in CONFIG.wheel_modules:
             importlib.import_module(module)
-        self.note(", ".join(CONFIG.wheel_modules))
+        # An extension that does not declare it runs without the GIL makes
+        # CPython enable it again (with a RuntimeWarning).
+        if "t" in CONFIG.abiflags:
+            self.assertFalse(sys._is_gil_enabled(), "importing them enabled the GIL")
+        self.note(", ".join(CONFIG.wheel_modules) + ("; the GIL is still disabled" if "t" in CONFIG.abiflags else ""))
 
     def test_venv_copies(self):
         import ctypes
