@@ -37,18 +37,22 @@ RUNNER_MACHINES = {"ubuntu-24.04": "x86_64", "ubuntu-24.04-arm": "aarch64"}
 
 
 def entries(python_spec: str = "all", arch_spec: str = "all") -> list[dict]:
-    """One CI job per (newest pinned release, arch), with the names its artifacts get."""
+    """One CI job per (newest pinned release, arch, variant), with the names its
+    artifacts get. A variant's job asks for it by uv's spelling (3.13.15t)."""
     out = []
     for minor in versions(python_spec):
         recipe, releases = python_for(minor)
         for arch in arches(arch_spec):
             target = target_for(arch)
-            out.append({"python": releases[0].version, "minor": recipe.minor, "arch": arch,
-                        "triple": target.triple, "docker_platform": target.docker_platform,
-                        "runner": target.runner,
-                        # Alpine on a runner of the arch itself (its GCC builds natively);
-                        # zig's cross build elsewhere.
-                        "backend": "container" if RUNNER_MACHINES.get(target.runner) == arch else "host"})
+            variants = {"": ""} | {name: option.abi_flag for name, option in recipe.variants.items()
+                                   if option.applies(recipe.minor, arch)}
+            for variant, abi_flag in variants.items():
+                out.append({"python": releases[0].version + abi_flag, "minor": recipe.minor, "arch": arch,
+                            "variant": variant, "triple": target.triple,
+                            "docker_platform": target.docker_platform, "runner": target.runner,
+                            # Alpine on a runner of the arch itself (its GCC builds natively);
+                            # zig's cross build elsewhere.
+                            "backend": "container" if RUNNER_MACHINES.get(target.runner) == arch else "host"})
     return out
 
 

@@ -90,14 +90,25 @@ class Built:
         return self.archives[0]
 
 
-@pytest.fixture(scope="session")
-def build(tmp_path_factory) -> Built:
-    """The default target, built for real by the CLI (dependencies and CPython cached between runs)."""
-    work = tmp_path_factory.mktemp("e2e")
+def _built(work: Path, *arguments: str) -> Built:
     argv = [sys.executable, str(REPO / "build.py"), "build", "--out", str(work / "dist"),
-            "--build-dir", str(work / "build")]
+            "--build-dir", str(work / "build"), *arguments]
     result = subprocess.run(argv, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-5000:]
     kinds = ("install_only.tar.gz", "install_only_stripped.tar.gz", "full.tar.zst")
     archives = [next((work / "dist").glob(f"*-{kind}")) for kind in kinds]
     return Built(work / "dist", archives, result.stdout, argv)
+
+
+@pytest.fixture(scope="session")
+def build(tmp_path_factory) -> Built:
+    """The default target, built for real by the CLI (dependencies and CPython cached between runs)."""
+    return _built(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def freethreaded_build(tmp_path_factory) -> Built:
+    """CPython 3.13t for x86_64, built and verified by the CLI. Without PGO,
+    so that a cold test run trains one profile, not two: what is tested here
+    is the variant's layout, names and ABI, which PGO does not change."""
+    return _built(tmp_path_factory.mktemp("e2e-freethreaded"), "--python", "3.13t", "--no-pgo")

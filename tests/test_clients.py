@@ -90,6 +90,32 @@ def test_uv_flow(build, tmp_path, tools, sdist):
     assert out[1] == "45", out
 
 
+def test_uv_flow_free_threaded(freethreaded_build, tmp_path):
+    """uv installs 3.13t by its own spelling, makes a venv with it, and
+    installs numpy's cp313t musllinux wheel, which imports under Debian's
+    newest musl with the GIL still disabled."""
+    run([sys.executable, REPO / "build.py", "release", freethreaded_build.dist], dict(os.environ))
+    metadata = freethreaded_build.dist / "download-metadata.json"
+    env = {"PATH": f"{os.path.dirname(UV)}:/usr/bin:/bin", "HOME": str(tmp_path),
+           "UV_CACHE_DIR": str(tmp_path / "uv-cache"), "UV_PYTHON_INSTALL_DIR": str(tmp_path / "pythons"),
+           "UV_LIBC": "musl", "UV_PYTHON_DOWNLOADS_JSON_URL": str(metadata), "UV_NO_CONFIG": "1",
+           "UV_SYSTEM_CERTS": "1"}
+    run([UV, "python", "install", "cpython-3.13t-linux-x86_64-musl", "--offline"], env)
+    venv = tmp_path / "venv"
+    run([UV, "venv", "-p", "3.13t", venv], env)
+    run([UV, "pip", "install", "--python", venv / "bin" / "python", "--only-binary", ":all:", "numpy"], env)
+    [extension] = (venv / "lib" / "python3.13t" / "site-packages" / "numpy" / "_core").glob("_multiarray_umath.*.so")
+    assert extension.name == "_multiarray_umath.cpython-313t-x86_64-linux-musl.so"
+    home = (venv / "bin" / "python").resolve().parent.parent
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    target = target_for("x86_64")
+    loader = musl.libc_path(musl.musl_root(ctx, target, newest=True), target)
+    code = ("import sys, numpy; print(sys._is_gil_enabled(), int(numpy.arange(10).sum()), "
+            "sys.abiflags, sys.prefix != sys.base_prefix)")
+    out = run([loader, "--library-path", home / "lib", venv / "bin" / "python", "-c", code], env).stdout.split()
+    assert out == ["False", "45", "t", "True"], out
+
+
 def test_pip_flow_in_a_venv_from_the_archive(build, tmp_path, tools, sdist):
     safe_extract(build.archive, tmp_path / "unpacked")
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CC": tools.cc}

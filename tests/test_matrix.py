@@ -11,11 +11,18 @@ def test_matrix_json_drives_ci():
                          text=True, check=True).stdout
     include = json.loads(out)["include"]
     pythons, targets = load_pythons(), load_targets()
-    assert len(include) == len(pythons) * len(targets)
-    assert {(e["minor"], e["arch"]) for e in include} == {(m, a) for m in pythons for a in targets}
+    plain = [e for e in include if not e["variant"]]
+    assert len(plain) == len(pythons) * len(targets)
+    assert {(e["minor"], e["arch"]) for e in plain} == {(m, a) for m in pythons for a in targets}
+    # Every variant where its versions allow, asked for as uv spells it.
+    assert {(e["minor"], e["arch"], e["python"]) for e in include if e["variant"] == "freethreaded"} == {
+        (m, a, pythons[m].releases[0].version + "t") for m in pythons if m not in ("3.9", "3.10", "3.11", "3.12")
+        for a in targets}
+    assert {(e["minor"], e["arch"]) for e in include if e["variant"] == "debug"} == {
+        (m, a) for m in pythons for a in targets}
     for entry in include:
         recipe = pythons[entry["minor"]]
-        assert entry["python"] == recipe.releases[0].version  # the newest pin
+        assert entry["python"].rstrip("td") == recipe.releases[0].version  # the newest pin
         target = targets[entry["arch"]]
         assert (entry["triple"], entry["runner"], entry["docker_platform"]) == (
             target.triple, target.runner, target.docker_platform)
