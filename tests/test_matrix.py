@@ -19,7 +19,7 @@ def test_matrix_json_drives_ci():
         (m, a, pythons[m].releases[0].version + "t") for m in pythons if m not in ("3.9", "3.10", "3.11", "3.12")
         for a in targets}
     assert {(e["minor"], e["arch"]) for e in include if e["variant"] == "debug"} == {
-        (m, a) for m in pythons for a in targets}
+        (m, a) for m in pythons if m not in ("3.9", "3.10") for a in targets}
     for entry in include:
         recipe = pythons[entry["minor"]]
         assert entry["python"].rstrip("td") == recipe.releases[0].version  # the newest pin
