@@ -10,9 +10,8 @@ from pathlib import Path
 
 from . import REPO, container, matrix, pipeline, release, reproduce, sources, stdlib_tests, verify
 from .context import Context, default_cache_dir
-from .errors import BuildError, StepFailed
-from .recipes import (dependency_closure, load_dependencies, load_pythons, load_targets, python_for, split_abiflags,
-                      target_for)
+from .errors import BuildError, StepFailed, UsageError
+from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, python_for, target_for
 from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 
@@ -25,12 +24,13 @@ def _context(args) -> Context:
 def cmd_build(args) -> int:
     start = time.monotonic()
     if "all" in (args.python, args.arch):
+        if args.variant:
+            raise UsageError("--variant builds one version for one arch; `build.py matrix` lists every variant's job")
         rows = matrix.build_many(_context(args), args.python, args.arch, Path(args.out),
                                  network=not args.offline, backend=args.backend)
         say(f"matrix built in {(time.monotonic() - start) / 60:.1f} min:\n{matrix.table(rows)}")
         return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
-    recipe, _ = python_for(args.python)
-    variants = recipe.variant_options(split_abiflags(args.python)[1], args.variant)
+    variants = python_for(args.python)[0].variant_options(names=args.variant)
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
                             backend=args.backend, verify_archives=not args.no_verify,
                             add_options=[*variants, *args.with_options],

@@ -15,7 +15,8 @@ from . import (cache, code_identity, container, cpython, dependencies, package, 
 from .context import Context, publishing
 from .cpython import BuiltPython, Job
 from .errors import SourceUnavailable, UsageError
-from .recipes import PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies, python_for, target_for
+from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies, python_for,
+                      split_abiflags, target_for)
 from .steps import detail, stage
 
 
@@ -80,6 +81,8 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
     with stage("recipes"):
         target = target_for(arch)
         base, release = select_release(ctx, spec)
+        # uv's spelling of a variant (3.13t) asks for its option.
+        add_options = (*base.variant_options(split_abiflags(spec)[1]), *add_options)
         recipe = with_build_options(base, target, add_options, remove_options)
         deps = dependency_closure(recipe.depends, load_dependencies())
         backend, engine = container.choose_backend(backend)
