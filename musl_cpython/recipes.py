@@ -277,7 +277,7 @@ class PythonRecipe:
                 raise UsageError(f"unknown ABI flag {letter!r} in the Python version; flags: "
                                  + ", ".join(f"{o.abi_flag} ({n})" for n, o in variants.items()))
             chosen.append(named[0])
-        return tuple(dict.fromkeys(chosen))
+        return tuple(name for name in variants if name in chosen)  # CPython's order: td, not dt
 
     @property
     def pip_version(self) -> str | None:

@@ -24,8 +24,9 @@ def test_uv_spelling_puts_the_abi_flags_after_the_version(spec, split):
 def test_3_13t_and_the_variant_name_ask_for_the_same_option():
     recipe = load_pythons()["3.13"]
     assert recipe.variant_options("t") == recipe.variant_options("", ["freethreaded"]) == ("freethreaded",)
-    assert recipe.variant_options("td") == recipe.variant_options("", ["freethreaded+debug"]) == (
+    assert recipe.variant_options("td") == recipe.variant_options("", ["debug+freethreaded"]) == (
         "freethreaded", "debug")
+    assert recipe.variant_abiflags("debug+freethreaded") == "td"
 
 
 def test_a_free_threaded_build_folds_in_disable_gil_and_names_its_archives_as_pbs_does():
