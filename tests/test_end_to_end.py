@@ -210,3 +210,24 @@ def test_this_machine_builds_with_pgo_and_the_stripped_archive_is_for_running(bu
     assert "python/lib/python3.13/os.py" in names
     assert "python/lib/python3.13/__pycache__/os.cpython-313.pyc" in names
     assert not [n for n in names if n.startswith("python/lib/python3.13/test/") or ".opt-" in n]
+
+
+def test_a_free_threaded_build_is_laid_out_named_and_verified_as_its_own_abi(freethreaded_build):
+    names = [archive.name for archive in freethreaded_build.archives]
+    assert names[0].endswith("-x86_64-unknown-linux-musl-freethreaded-install_only.tar.gz")
+    assert names[1].endswith("-freethreaded-install_only_stripped.tar.gz") and names[2].endswith(
+        "-freethreaded+lto-full.tar.zst")
+    with tarfile.open(freethreaded_build.archives[0]) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert all(members[f"python/bin/{name}"].linkname == "python3.13t" for name in ("python", "python3", "python3.13"))
+    assert "python/lib/python3.13t/os.py" in members and "python/include/python3.13t/Python.h" in members
+    metadata = json.loads(read_member(freethreaded_build.archives[2], "python/PYTHON.json"))
+    assert (metadata["variant"], metadata["python_abi_tag"], metadata["python_stdlib"]) == (
+        "freethreaded", "cp313t", "install/lib/python3.13t")
+    for archive in freethreaded_build.archives:
+        report = json.loads(archive.with_name(archive.name + ".verify.json").read_text())
+        assert report["summary"]["failed"] == 0, [c for c in report["checks"] if c["status"] == "fail"]
+        checks = {c["id"]: c for c in report["checks"]}
+        assert checks["identity.variant"]["detail"].startswith("abiflags 't', GIL disabled")
+        assert "cpython-313t-x86_64-linux-musl" in checks["identity.soabi"]["detail"]
+        assert "threads:" in checks["functional.threads"]["detail"]
