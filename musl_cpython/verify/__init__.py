@@ -95,9 +95,8 @@ class Verifier:
             except UnsafeArchive as e:
                 raise VerificationCannotRun(str(e)) from None
             tree = tree_in(root)
-            for program in ("python3", f"python{self.ldversion}"):
-                if not (tree / "bin" / program).exists():
-                    raise VerificationCannotRun(f"{self.archive.name}: no python/bin/{program} inside")
+            if not (tree / "bin" / "python3").exists():
+                raise VerificationCannotRun(f"{self.archive.name}: no python/bin/python3 inside")
             musl_root = musl.musl_root(self.ctx, self.target)
             exports = musl.exported_symbols(musl.libc_path(musl_root, self.target))
             exports |= set(self.ctx.project.musl.debian_minimum_lacks)
