@@ -84,11 +84,11 @@ class Job:
         return self.recipe.profile_guided(self.target.arch)
 
 
-def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDependency]) -> BuildPython:
+def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDependency], ldversion: str) -> BuildPython:
     """A runnable wrapper around a cached build for this machine. Its RUNPATH
     names a build-time sysroot that no longer exists, so the wrapper points
     the loader at the cached dependency builds instead."""
-    program = python.tree / "bin" / f"python{python.info['ldversion']}"
+    program = python.tree / "bin" / f"python{ldversion}"
     libraries = ":".join([str(python.tree / "lib"), *(str(dep.root / "lib") for dep in deps.values())])
     wrapper = ctx.build_dir / "toolchain" / f"python-for-build-{python.release.version}"
     wrapper.parent.mkdir(parents=True, exist_ok=True)
@@ -442,7 +442,8 @@ def _build_info(recipe, release, target, src: Path, applied: list[str], make_log
         "soabi": _makefile_var(makefile, "SOABI"),
         "ext_suffix": _makefile_var(makefile, "EXT_SUFFIX"),
         "multiarch": _makefile_var(makefile, "MULTIARCH"),
-        "ldversion": _makefile_var(makefile, "LDVERSION"),
+        # The Makefile spells LDVERSION as $(VERSION)$(ABIFLAGS).
+        "ldversion": _makefile_var(makefile, "VERSION") + _makefile_var(makefile, "ABIFLAGS"),
         "patches": applied,
         "modules": states,
         "missing_modules": {name: recipe.missing_modules[name] for name in sorted(missing)},

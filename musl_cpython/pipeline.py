@@ -210,7 +210,7 @@ def _python_for_build(ctx: Context, base: PythonRecipe, release: PythonRelease,
     if job.profile_guided:
         job = dataclasses.replace(job, profile=pgo.obtain(ctx, job))
     python = cpython.build(ctx, job)
-    return cpython.build_python(ctx, python, built)
+    return cpython.build_python(ctx, python, built, job.ldversion)
 
 
 def fetch_all(ctx: Context, recipe: PythonRecipe, release: PythonRelease, deps) -> None:
