@@ -152,7 +152,7 @@ def build_options(recipe: PythonRecipe, arch: str) -> str:
     spells it: pgo+lto, lto, noopt, led by a variant (freethreaded+pgo+lto,
     debug for a debug build without optimizations)."""
     configure = recipe.configure_for(arch)
-    options = recipe.variant.split("+") if recipe.variant else []
+    options = list(recipe.variant_names)
     if recipe.profile_guided(arch):
         options.append("pgo")
     lto = [arg for arg in configure if arg.startswith(("--with-lto", "--without-lto"))]

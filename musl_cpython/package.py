@@ -22,9 +22,8 @@ def archive_names(recipe: PythonRecipe, version: str, target: Target, build_tag:
     """install_only, install_only_stripped and <options>-full, in that order;
     a variant leads the options of each (python-build-standalone's spelling:
     freethreaded-install_only, freethreaded+pgo+lto-full, debug-full)."""
-    variant = tuple(recipe.variant.split("+")) if recipe.variant else ()
-    return [ArchiveName(version, build_tag, target.triple, "install_only", variant),
-            ArchiveName(version, build_tag, target.triple, "install_only_stripped", variant),
+    return [ArchiveName(version, build_tag, target.triple, "install_only", recipe.variant_names),
+            ArchiveName(version, build_tag, target.triple, "install_only_stripped", recipe.variant_names),
             ArchiveName(version, build_tag, target.triple, "full", tuple(metadata.build_options(recipe, target.arch)
                                                                          .split("+")))]
 

@@ -79,8 +79,7 @@ def key_for(ctx: Context, job: Job) -> str:
 def dist_name(job: Job, build_tag: str) -> str:
     """The profile's file name beside the archives (and in the full archive):
     `pgo-profile`, led by the variant as the archives are."""
-    variant = tuple(job.recipe.variant.split("+")) if job.recipe.variant else ()
-    return str(ArchiveName(job.version, build_tag, job.target.triple, "profile", (*variant, "pgo")))
+    return str(ArchiveName(job.version, build_tag, job.target.triple, "profile", (*job.recipe.variant_names, "pgo")))
 
 
 def obtain(ctx: Context, job: Job, given: Path | None = None) -> Profile:

@@ -117,8 +117,7 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
     build_python = None
     if platform.machine() != target.arch:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
-            variants = tuple(name for name in recipe.enabled_options if name in recipe.variants)
-            build_python = _python_for_build(ctx, base, release, variants)
+            build_python = _python_for_build(ctx, base, release, recipe.variant_names)
     python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
     if recipe.executable_objects and python_tools.kind.name == "zig":
         # zig links its compiler_rt, whose memcpy family is hidden; the linker

@@ -254,10 +254,15 @@ class PythonRecipe:
         return f"python{self.minor}{'t' if 't' in abiflags else ''}"
 
     @property
+    def variant_names(self) -> tuple[str, ...]:
+        """The variants among its options, as archive names lead with them."""
+        return tuple(name for name in self.enabled_options if self.options[name].abi_flag)
+
+    @property
     def variant(self) -> str | None:
-        """Its variants as uv's download metadata and archive names spell them
-        ("freethreaded", "debug", "freethreaded+debug"), or None."""
-        return "+".join(name for name in self.enabled_options if self.options[name].abi_flag) or None
+        """Its variants as uv's download metadata spells them ("freethreaded",
+        "debug", "freethreaded+debug"), or None."""
+        return "+".join(self.variant_names) or None
 
     @property
     def variants(self) -> dict[str, BuildOption]:

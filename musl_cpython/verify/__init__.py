@@ -67,9 +67,10 @@ class Verifier:
             raise VerificationCannotRun(f"{archive.name}: no recipe for Python {self.minor}")
         try:
             self.abiflags = self.recipe.variant_abiflags(self.name.variant)
+            variants = [self.recipe.options[name] for name in
+                        self.recipe.variant_options(names=[self.name.variant] if self.name.variant else [])]
         except UsageError as e:
             raise VerificationCannotRun(f"{archive.name}: {e}") from None
-        variants = [self.recipe.options[name] for name in (self.name.variant or "").split("+") if name]
         self.ldversion, self.stdlib_dir = self.minor + self.abiflags, self.recipe.stdlib_dir(self.abiflags)
         self.without_wheels = {name: why for variant in variants for name, why in variant.without_wheels.items()}
         self.wheels = {name: module for name, module in self.recipe.wheels.items() if name not in self.without_wheels}
