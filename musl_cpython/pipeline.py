@@ -54,7 +54,7 @@ def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) ->
     (_build_here)."""
     names = base.choose_options(target.arch, add, remove)
     recipe = base.with_options(names)
-    links_with_zig = toolchain.kind_for(target).name == "zig" and not recipe.profile_guided(target.arch)
+    links_with_zig = toolchain.cpython_kind(target, recipe.profile_guided(target.arch)).name == "zig"
     left_out = [name for name in names
                 if links_with_zig and base.options[name].executable_objects and name not in add]
     if not left_out:
@@ -119,7 +119,7 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
             build_python = _python_for_build(ctx, base, release, recipe.variant_names)
     python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
-    if recipe.executable_objects and python_tools.kind.name == "zig":
+    if recipe.executable_objects and python_tools.kind.name == "zig":  # asked for by name (with_build_options)
         # zig links its compiler_rt, whose memcpy family is hidden; the linker
         # gives a symbol the most hidden visibility of its definitions, so the
         # executable would keep ours to itself.

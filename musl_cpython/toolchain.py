@@ -167,10 +167,17 @@ def kind_for(target: Target) -> Kind:
     return KINDS["native"] if native_possible(target) else KINDS["zig"]
 
 
+def cpython_kind(target: Target, profile_guided: bool) -> Kind:
+    """The toolchain kind CPython builds and links with here: the
+    dependencies' one, except for a PGO build with a kind that cannot
+    profile, which gets musl-gcc."""
+    kind = kind_for(target)
+    return kind if kind.profiles or not profile_guided else KINDS["musl-gcc"]
+
+
 def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: bool) -> Toolchain:
-    """The toolchain CPython builds with: the dependencies' one, except for a
-    PGO build with a kind that cannot profile, which gets musl-gcc."""
-    if tools.kind.profiles or not profile_guided:
+    """The toolchain of cpython_kind(), prepared."""
+    if cpython_kind(target, profile_guided) is tools.kind:
         return tools
     if not target.musl_gcc_specs:
         raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
