@@ -71,9 +71,7 @@ class Job:
 
     @property
     def ldversion(self) -> str:
-        """3.13, or with the variant's ABI flags 3.13t, 3.13d: the executable is
-        bin/python<ldversion>, its headers include/python<ldversion>."""
-        return self.minor + self.recipe.abiflags
+        return self.recipe.ldversion(self.recipe.abiflags)
 
     @property
     def stdlib_dir(self) -> str:

@@ -248,6 +248,11 @@ class PythonRecipe:
         """The ABI flags of a build whose archive names `variant` (freethreaded+debug -> td)."""
         return "".join(self.options[name].abi_flag for name in self.variant_options(names=[variant] if variant else []))
 
+    def ldversion(self, abiflags: str) -> str:
+        """3.13, or with a variant's ABI flags 3.13t, 3.13d: the executable is
+        bin/python<ldversion>, its headers include/python<ldversion>."""
+        return self.minor + abiflags
+
     def stdlib_dir(self, abiflags: str) -> str:
         """The standard library's directory under lib/: python3.13, or
         python3.13t for a free-threaded build (a debug build shares python3.13)."""

@@ -71,7 +71,7 @@ class Verifier:
                         self.recipe.variant_options(names=[self.name.variant] if self.name.variant else [])]
         except UsageError as e:
             raise VerificationCannotRun(f"{archive.name}: {e}") from None
-        self.ldversion, self.stdlib_dir = self.minor + self.abiflags, self.recipe.stdlib_dir(self.abiflags)
+        self.ldversion, self.stdlib_dir = self.recipe.ldversion(self.abiflags), self.recipe.stdlib_dir(self.abiflags)
         self.without_wheels = {name: why for variant in variants for name, why in variant.without_wheels.items()}
         self.wheels = {name: module for name, module in self.recipe.wheels.items() if name not in self.without_wheels}
         project = ctx.project
