@@ -65,10 +65,14 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
 
 
 def strip_debug_info(tree: Path) -> None:
-    """Remove debug sections from every ELF file (llvm-strip handles every target arch)."""
+    """Remove debug sections and the symbol table dynamic linking does not use
+    (.symtab; .dynsym, which extension modules resolve against, stays) from
+    every ELF file, as Debian strips its shared libraries. Symbolised
+    profiles and backtraces are what install_only and -full are for.
+    llvm-strip handles every target arch."""
     files = [str(p) for p in elf.elf_files(tree)]
     for start in range(0, len(files), 100):
-        result = subprocess.run(["llvm-strip", "--strip-debug", *files[start:start + 100]],
+        result = subprocess.run(["llvm-strip", "--strip-unneeded", *files[start:start + 100]],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise BuildError(f"llvm-strip: {result.stderr.strip()}")

@@ -4,6 +4,7 @@ The first run on a machine builds everything (tens of minutes); later runs
 take the dependency and CPython builds from ~/.cache/musl-cpython and only
 relocate, package and check.
 """
+import io
 import json
 import os
 import subprocess
@@ -11,6 +12,7 @@ import tarfile
 
 import pytest
 import zstandard
+from elftools.elf.elffile import ELFFile
 
 from musl_cpython import REPO, elf
 from musl_cpython.archives import safe_extract
@@ -210,6 +212,13 @@ def test_this_machine_builds_with_pgo_and_the_stripped_archive_is_for_running(bu
     assert "python/lib/python3.13/os.py" in names
     assert "python/lib/python3.13/__pycache__/os.cpython-313.pyc" in names
     assert not [n for n in names if n.startswith("python/lib/python3.13/test/") or ".opt-" in n]
+    # Only the dynamic symbol table is left, and extension modules still find the C API in it.
+    for archive, kept in ((build.archives[0], True), (build.archives[1], False)):
+        with tarfile.open(archive) as tar:
+            program = ELFFile(io.BytesIO(tar.extractfile("python/bin/python3.13").read()))
+        assert (program.get_section_by_name(".symtab") is not None) is kept, archive.name
+        assert not [s.name for s in program.iter_sections() if s.name.startswith(".debug")] or kept, archive.name
+        assert any(s.name == "PyObject_GetAttr" for s in program.get_section_by_name(".dynsym").iter_symbols())
 
 
 def test_a_free_threaded_build_is_laid_out_named_and_verified_as_its_own_abi(freethreaded_build):
