@@ -66,7 +66,8 @@ def test_stripped_tree_leaves_out_the_test_suite_its_extension_modules_and_optim
     from musl_cpython.package import trim_for_running
     from musl_cpython.recipes import python_for
     stdlib = tmp_path / "lib" / "python3.13"
-    for relative in ("test/test_os.py", "idlelib/idle_test/test_x.py", "idlelib/editor.py", "json/__init__.py",
+    for relative in ("test/test_os.py", "idlelib/idle_test/test_x.py", "idlelib/editor.py", "tkinter/ttk.py",
+                     "turtle.py", "json/__init__.py",
                      "json/__pycache__/__init__.cpython-313.pyc", "json/__pycache__/__init__.cpython-313.opt-1.pyc",
                      "json/__pycache__/__init__.cpython-313.opt-2.pyc",
                      "lib-dynload/_testcapi.cpython-313-x86_64-linux-musl.so",
@@ -75,5 +76,5 @@ def test_stripped_tree_leaves_out_the_test_suite_its_extension_modules_and_optim
         (stdlib / relative).write_text("")
     trim_for_running(stdlib, python_for("3.13")[0].stripped)
     left = sorted(p.relative_to(stdlib).as_posix() for p in stdlib.rglob("*") if p.is_file())
-    assert left == ["idlelib/editor.py", "json/__init__.py", "json/__pycache__/__init__.cpython-313.pyc",
-                    "lib-dynload/_json.cpython-313-x86_64-linux-musl.so"]
+    assert left == ["json/__init__.py", "json/__pycache__/__init__.cpython-313.pyc",
+                    "lib-dynload/_json.cpython-313-x86_64-linux-musl.so", "turtle.py"]
