@@ -155,7 +155,7 @@ class Stdlib(Probe):
     def test_builtin_modules(self):
         import glob
         import re
-        stdlib = os.path.join(sys.prefix, "lib", "python%d.%d" % sys.version_info[:2])
+        stdlib = os.path.dirname(os.__file__)  # lib/python3.13t for a free-threaded build
         shared = {name.split(".", 1)[0] for path in sys.path if os.path.basename(path) == "lib-dynload"
                   and os.path.isdir(path) for name in os.listdir(path) if name.endswith(".so")}
         builtin = set(sys.builtin_module_names)
