@@ -54,7 +54,7 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
     shutil.copytree(licenses, tree / "licenses")
     stripped = work / "stripped" / "python"
     shutil.copytree(tree, stripped, symlinks=True)
-    strip_debug_info(stripped)
+    strip_symbols(stripped)
     trim_for_running(stripped / "lib" / job.stdlib_dir, job.recipe.stripped)
     # Compression is most of packaging's time; zlib and zstd release the GIL.
     with ThreadPoolExecutor(max_workers=max(1, min(3, ctx.jobs))) as pool:
@@ -64,7 +64,7 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
         return [write.result() for write in writes]
 
 
-def strip_debug_info(tree: Path) -> None:
+def strip_symbols(tree: Path) -> None:
     """Remove debug sections and the symbol table dynamic linking does not use
     (.symtab; .dynsym, which extension modules resolve against, stays) from
     every ELF file, as Debian strips its shared libraries. Symbolised
