@@ -155,7 +155,10 @@ class Stdlib(Probe):
     def test_builtin_modules(self):
         import glob
         import re
-        stdlib = os.path.dirname(os.__file__)  # lib/python3.13t for a free-threaded build
+        # The tree's own lib/pythonX.Y, named as the interpreter's stdlib is
+        # (python3.13t for a free-threaded build); sys.prefix, not os.__file__,
+        # so a venv of the tree reads the venv's copy.
+        stdlib = os.path.join(sys.prefix, "lib", os.path.basename(os.path.dirname(os.__file__)))
         shared = {name.split(".", 1)[0] for path in sys.path if os.path.basename(path) == "lib-dynload"
                   and os.path.isdir(path) for name in os.listdir(path) if name.endswith(".so")}
         builtin = set(sys.builtin_module_names)
