@@ -25,6 +25,8 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
     """Two builds compared byte for byte. A PGO build's second build uses the
     first's profile (or both use `profile`, a profile file or a published
     full archive): the profile is an input like the sources."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="musl-cpython-reproduce-", dir=keep))
     digests = []
     try:
