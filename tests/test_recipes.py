@@ -2,6 +2,8 @@ import re
 
 import pytest
 
+from musl_cpython import toolchain
+
 from musl_cpython.errors import UsageError
 from musl_cpython.recipes import (PATCHES, dependency_closure, load_dependencies, load_project,
                                   load_pythons, load_targets, python_for, target_for)
@@ -31,6 +33,18 @@ def test_targets_carry_every_name_a_build_needs():
         assert target.zig_target.endswith("-linux-musl") or "musleabi" in target.zig_target
         assert target.autoconf_host.split("-")[1:] == target.zig_target.split("-")[1:]
         assert target.debian_arch and target.byteorder in ("little", "big")
+
+
+def test_targets_that_name_a_profiling_compiler_name_what_it_reads():
+    # Debian's musl-dev installs the specs under musl's own triplet; the
+    # kernel headers are zig's, which must have the directory named.
+    zig_headers = toolchain.zig_executable(load_project().toolchain.version).parent / "lib" / "libc" / "include"
+    named = {arch: target for arch, target in load_targets().items() if target.musl_gcc_specs}
+    assert "x86_64" in named
+    for arch, target in named.items():
+        assert target.musl_gcc_specs == f"/usr/lib/{target.platform_triplet}/musl-gcc.specs", arch
+        assert (zig_headers / target.zig_kernel_headers).is_dir(), arch
+        assert target.zig_kernel_headers.endswith("-linux-any"), arch
 
 
 def test_python_recipes_name_existing_patches_and_their_why():
