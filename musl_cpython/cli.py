@@ -70,9 +70,10 @@ def cmd_verify(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
+    variants = python_for(args.python)[0].variant_options(names=args.variant)
     same = reproduce.reproduce(_context(args), args.python, args.arch,
                                Path(args.keep) if args.keep else None, args.against_cache,
-                               Path(args.profile).absolute() if args.profile else None)
+                               Path(args.profile).absolute() if args.profile else None, variants)
     say("reproducible: every archive is byte-identical" if same else "NOT reproducible: archives differ")
     return 0 if same else 1
 
@@ -124,15 +125,16 @@ def parser() -> argparse.ArgumentParser:
     common.add_argument("--build-dir", default=REPO / "build", help="scratch files and logs (default: build/)")
     common.add_argument("--sources-dir", default=None, help="a local mirror of source files, tried first")
 
+    variant = argparse.ArgumentParser(add_help=False)
+    variant.add_argument("--variant", action="append", default=[], metavar="NAME",
+                         help="freethreaded, debug, or both (freethreaded+debug); build.py list names them")
     top = argparse.ArgumentParser(prog="build.py", description="Build relocatable musl CPython distributions.")
     sub = top.add_subparsers(dest="command", required=True)
 
-    build = sub.add_parser("build", parents=[common], help="build, package and smoke-check one distribution")
+    build = sub.add_parser("build", parents=[common, variant], help="build, package and smoke-check one distribution")
     build.add_argument("--python", default="3.13",
                        help="3.13 (newest obtainable 3.13.x), an exact 3.13.15, or all (every version, "
                             "with a summary table); 3.13t: free-threaded (uv's spelling, as --variant)")
-    build.add_argument("--variant", action="append", default=[], metavar="NAME",
-                       help="freethreaded, debug, or both (freethreaded+debug); build.py list names them")
     build.add_argument("--arch", default="x86_64", help="a target arch, or all")
     build.add_argument("--jobs", "-j", type=int, default=os.cpu_count())
     build.add_argument("--out", default=REPO / "dist", help="where archives go (default: dist/)")
@@ -172,7 +174,7 @@ def parser() -> argparse.ArgumentParser:
     tester.add_argument("--module", action="append", help="only this test module (repeatable)")
     tester.set_defaults(func=cmd_stdlib_tests)
 
-    again = sub.add_parser("reproduce", parents=[common],
+    again = sub.add_parser("reproduce", parents=[common, variant],
                            help="build twice from scratch in clean directories and compare the archives")
     again.add_argument("--python", default="3.13")
     again.add_argument("--arch", default="x86_64")

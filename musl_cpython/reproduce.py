@@ -21,10 +21,11 @@ from .steps import detail, stage
 
 
 def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
-              against_cache: bool = False, profile: Path | None = None) -> bool:
+              against_cache: bool = False, profile: Path | None = None, add_options=()) -> bool:
     """Two builds compared byte for byte. A PGO build's second build uses the
     first's profile (or both use `profile`, a profile file or a published
-    full archive): the profile is an input like the sources."""
+    full archive): the profile is an input like the sources. `add_options`
+    are build options (a variant's) both builds get."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="musl-cpython-reproduce-", dir=keep))
@@ -32,7 +33,8 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
     try:
         if against_cache:
             with stage("build from the regular caches"):
-                result = pipeline.build(ctx, spec, arch, scratch / "cached" / "dist", network=False, profile=profile)
+                result = pipeline.build(ctx, spec, arch, scratch / "cached" / "dist", network=False, profile=profile,
+                                        add_options=add_options)
             digests.append(_digests(result))
             profile = profile or result.profile
         for run in ("first", "second")[len(digests):]:
@@ -44,7 +46,8 @@ def reproduce(ctx: Context, spec: str, arch: str, keep: Path | None = None,
             run_ctx = Context(build_dir=scratch / run / "build", cache_dir=cache,
                               sources_dir=ctx.sources_dir, jobs=ctx.jobs, project=ctx.project)
             with stage(f"{run} clean build"):
-                result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False, profile=profile)
+                result = pipeline.build(run_ctx, spec, arch, scratch / run / "dist", network=False, profile=profile,
+                                        add_options=add_options)
             digests.append(_digests(result))
             profile = profile or result.profile
         same = digests[0] == digests[1]

@@ -63,18 +63,26 @@ def build_py(*arguments):
     return subprocess.run([sys.executable, REPO / "build.py", *arguments], capture_output=True, text=True)
 
 
-def test_a_variant_the_version_lacks_is_exit_code_2_naming_the_versions_that_have_it():
-    result = build_py("build", "--python", "3.11t", "--no-verify")
+# build and reproduce take a variant the same two ways; neither starts building on a bad one.
+COMMANDS = [("build", "--no-verify"), ("reproduce",)]
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_a_variant_the_version_lacks_is_exit_code_2_naming_the_versions_that_have_it(command, tmp_path):
+    command = (*command, "--build-dir", str(tmp_path))
+    result = build_py(*command, "--python", "3.11t")
     assert result.returncode == 2
     assert "build option 'freethreaded' does not apply to Python 3.11 for x86_64; it applies to Python >=3.13" \
         in result.stderr
-    result = build_py("build", "--python", "3.11", "--variant", "freethreaded", "--no-verify")
+    result = build_py(*command, "--python", "3.11", "--variant", "freethreaded")
     assert result.returncode == 2 and "it applies to Python >=3.13" in result.stderr
 
 
-def test_an_unknown_variant_or_abi_flag_is_exit_code_2_listing_the_variants():
-    result = build_py("build", "--python", "3.13", "--variant", "turbo", "--no-verify")
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
+def test_an_unknown_variant_or_abi_flag_is_exit_code_2_listing_the_variants(command, tmp_path):
+    command = (*command, "--build-dir", str(tmp_path))
+    result = build_py(*command, "--python", "3.13", "--variant", "turbo")
     assert result.returncode == 2
     assert "unknown variant 'turbo'; variants: freethreaded, debug" in result.stderr
-    result = build_py("build", "--python", "3.13x", "--no-verify")
+    result = build_py(*command, "--python", "3.13x")
     assert result.returncode == 2 and "unknown ABI flag 'x'" in result.stderr and "t (freethreaded)" in result.stderr
