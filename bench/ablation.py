@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import (BENCHMARKS, PROFILED, REPO, default_cache_dir, ensure_requirements, load_results,  # noqa: E402
                      log, machine, peak_rss, perf_available, perf_profile, python_version, ratios,
                      run_pyperformance, startup, unpack)
-from render import render_ablation, splice  # noqa: E402
+from render import ablation_key, render_ablation, splice  # noqa: E402
 
 
 def configuration(text: str) -> tuple[str, Path]:
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="benchmarks to profile with perf record (comma-separated; empty for none)")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "ablation")
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--table", metavar="NAME",
+                        help="a further table of the version, beside (not replacing) its main one, "
+                             "named in its heading: for a run that measures only some of the options")
     parser.add_argument("--resume", action="store_true",
                         help="keep the interpreters an interrupted run with the same work directory measured")
     args = parser.parse_args(argv)
@@ -80,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
              for arg in given]
     command = " ".join([".venv/bin/python bench/ablation.py", *shown])
     results = {"machine": earlier.get("machine") or machine(), "command": command, "mode": args.mode,
+               "table": args.table,
                "benchmarks": BENCHMARKS, "profiled": profiled, "unprofiled": unprofiled,
                "measured": earlier.get("measured", {})}
     version = python_version(args.reference)
@@ -124,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     results["rows"] = rows
     saved.write_text(json.dumps(results, indent=2) + "\n")
     existing = args.output.read_text() if args.output.is_file() else ""
-    args.output.write_text(splice(existing, version, render_ablation(results)))
-    log(f"wrote the {version} ablation table into {args.output} (raw results: {saved})")
+    args.output.write_text(splice(existing, ablation_key(results), render_ablation(results)))
+    log(f"wrote the {ablation_key(results)} ablation table into {args.output} (raw results: {saved})")
     return 0
 
 

@@ -54,24 +54,30 @@ def _environment() -> jinja2.Environment:
     return environment
 
 
+def ablation_key(results: dict) -> str:
+    """What marks a run's table: its version, and the name of a further table of that version."""
+    version, table = results["reference"]["version"], results.get("table")
+    return f"{version}/{''.join(c if c.isalnum() else '-' for c in table)}" if table else version
+
+
 def render_ablation(results: dict) -> str:
-    """One version's ablation table, with its markers."""
+    """One ablation run's table, with its markers."""
     template = _environment().from_string(ABLATION_TEMPLATE.read_text())
-    text = template.render(r=_Lenient(results), m=results["machine"],
+    text = template.render(r=_Lenient(results), m=results["machine"], key=ablation_key(results),
                            ref=_Lenient(results["measured"]["reference"]))
     return text.rstrip("\n") + "\n"
 
 
 def ablation_regions(text: str) -> dict[str, str]:
-    """version -> its ablation table, as the text holds them."""
+    """key (ablation_key) -> its ablation table, as the text holds them."""
     return {match.group(1): match.group(0) for match in REGION.finditer(text)}
 
 
-def splice(existing: str, version: str, block: str) -> str:
-    """`existing` with the version's ablation table replaced by `block` (or added at the end)."""
+def splice(existing: str, key: str, block: str) -> str:
+    """`existing` with the table marked `key` replaced by `block` (or added at the end)."""
     regions = ablation_regions(existing)
-    if version in regions:
-        return existing.replace(regions[version], block)
+    if key in regions:
+        return existing.replace(regions[key], block)
     return existing.rstrip("\n") + "\n\n" + block if existing.strip() else block
 
 
