@@ -128,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     results["rows"] = rows
     saved.write_text(json.dumps(results, indent=2) + "\n")
     existing = args.output.read_text() if args.output.is_file() else ""
-    args.output.write_text(splice(existing, ablation_key(results), render_ablation(results)))
-    log(f"wrote the {ablation_key(results)} ablation table into {args.output} (raw results: {saved})")
+    key = ablation_key(results)
+    args.output.write_text(splice(existing, key, render_ablation(results)))
+    log(f"wrote the {key} ablation table into {args.output} (raw results: {saved})")
     return 0
 
 

@@ -21,6 +21,11 @@ def _context(args) -> Context:
                    keep_work=getattr(args, "keep_work", False))
 
 
+def _variant_options(args) -> list[str]:
+    """The build options that --variant names, for the version asked for."""
+    return python_for(args.python)[0].variant_options(names=args.variant)
+
+
 def cmd_build(args) -> int:
     start = time.monotonic()
     if "all" in (args.python, args.arch):
@@ -30,7 +35,7 @@ def cmd_build(args) -> int:
                                  network=not args.offline, backend=args.backend)
         say(f"matrix built in {(time.monotonic() - start) / 60:.1f} min:\n{matrix.table(rows)}")
         return 0 if all(row.status in ("ok", "source unavailable") for row in rows) else 1
-    variants = python_for(args.python)[0].variant_options(names=args.variant)
+    variants = _variant_options(args)
     result = pipeline.build(_context(args), args.python, args.arch, Path(args.out), network=not args.offline,
                             backend=args.backend, verify_archives=not args.no_verify,
                             add_options=[*variants, *args.with_options],
@@ -70,10 +75,9 @@ def cmd_verify(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    variants = python_for(args.python)[0].variant_options(names=args.variant)
     same = reproduce.reproduce(_context(args), args.python, args.arch,
                                Path(args.keep) if args.keep else None, args.against_cache,
-                               Path(args.profile).absolute() if args.profile else None, variants)
+                               Path(args.profile).absolute() if args.profile else None, _variant_options(args))
     say("reproducible: every archive is byte-identical" if same else "NOT reproducible: archives differ")
     return 0 if same else 1
 
