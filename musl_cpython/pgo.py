@@ -9,13 +9,21 @@ and its environment), shipped in the full archive and beside it in dist/,
 and taken back with `build --profile`. With a profile at hand CPython is
 compiled once: the counts go back into a fresh tree, make is told the
 training ran (profile-run-stamp), and it compiles with -fprofile-use.
+
+A cross build with PGO (build --with pgo, Debian's cross GCC) runs the same
+task under qemu-user in the target's root (emulation.py): make builds the
+instrumented tree, then runs the task with the command that enters the root
+in front of ./python, where a native build has $(RUNSHARED).
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import json
+import re
+import shlex
 import shutil
+import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -23,7 +31,7 @@ from pathlib import Path
 
 import zstandard
 
-from . import cache, cpython
+from . import cache, cpython, emulation
 from .archives import safe_extract, write_archive
 from .context import Context
 from .cpython import Job
@@ -72,8 +80,18 @@ def key_for(ctx: Context, job: Job) -> str:
     patches, configure options, compiler identity, target, dependency keys),
     the training task and its environment."""
     job = dataclasses.replace(job, profile=None)
-    return cache.key_of({"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
-                         "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT})
+    material = {"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
+                "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT}
+    if job.build_python:  # trained under emulation, whose version may decide what the tests do
+        material["emulator"] = _emulator_version(job)
+    return cache.key_of(material)
+
+
+def _emulator_version(job: Job) -> str:
+    emulator = f"qemu-{job.target.qemu}-static"
+    if shutil.which(emulator) is None:
+        return ""  # emulation.runner says what is missing when the training starts
+    return subprocess.run([emulator, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
 def dist_name(job: Job, build_tag: str) -> str:
@@ -116,7 +134,10 @@ def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
     with stage(f"PGO profile for CPython {job.version}: instrumented build and training"):
         tree = cpython.prepare(ctx, job, f"profile-{job.version}", TRAINING_ENVIRONMENT, purpose="profile")
         cpython.configure(job, tree)
-        log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables])
+        if job.build_python:
+            log = _train_under_emulation(ctx, job, tree)
+        else:
+            log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables])
         counts = sorted(tree.src.rglob("*.gcda"))
         if not (tree.src / "Python" / "ceval.gcda").is_file():
             raise BuildError(f"CPython {job.version}: the training run wrote no profile for Python/ceval.c; "
@@ -127,6 +148,24 @@ def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
         detail(f"{len(counts)} profile files, {dest.stat().st_size / 2**20:.1f} MiB")
         if not ctx.keep_work:
             shutil.rmtree(tree.work, ignore_errors=True)
+
+
+def _train_under_emulation(ctx: Context, job: Job, tree: cpython.Prepared) -> Path:
+    """The instrumented cross build, then its training task run by qemu-user
+    in the target's root, with the whole work tree (sources, objects, the
+    dependencies' sysroot) bound in at its own path, so the counts land
+    beside the objects as they do natively."""
+    tree.step(job, "instrumented build", ["make", f"-j{ctx.jobs}", "profile-gen-stamp", *tree.make_variables])
+    scratch = tree.work / "tmp"  # the root has no /tmp of its own
+    scratch.mkdir(exist_ok=True)
+    # What configure gave RUNSHARED (libpython's directory, without the static
+    # interpreter) goes through to the emulated program.
+    found = re.search(r"^RUNSHARED=[ \t]*(.*?)[ \t]*$", (tree.src / "Makefile").read_text(), re.M)
+    with emulation.runner(ctx, job.target, binds=[tree.work]) as runner:
+        enter = " ".join([*shlex.split(found.group(1) if found else ""), f"TMPDIR={scratch}",
+                          *map(shlex.quote, runner.argv([], tree.src))])
+        # make finds profile-gen-stamp made and goes on to the task.
+        return tree.step(job, "training", ["make", STAMP, *tree.make_variables, f"RUNSHARED={enter}"])
 
 
 def collect(src: Path, counts: list[Path], manifest: dict, dest: Path, epoch: int) -> None:

@@ -51,9 +51,19 @@ def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) ->
     the executable must export (memory-routines, process-allocator) is left
     out where CPython would link with zig, which cannot export them (an
     x86_64 build without PGO); asked for by name there, it is an error
-    (_build_here)."""
+    (_build_here). A cross build keeps PGO only when it is asked for by name,
+    and only for a target with a profiling cross compiler."""
     names = base.choose_options(target.arch, add, remove)
-    recipe = base.with_options(names)
+    cross_pgo = "pgo" in add and platform.machine() != target.arch
+    if cross_pgo and not target.cross_gcc:
+        raise UsageError(f"build option 'pgo': a PGO build for {target.arch} on this {platform.machine()} machine "
+                         f"needs a profiling cross compiler, and recipes/targets/{target.arch}.toml names none "
+                         f"(cross_gcc); builds for {target.arch} here are LTO only")
+
+    def folded(chosen) -> PythonRecipe:
+        return dataclasses.replace(base.with_options(chosen), trains_under_emulation=cross_pgo)
+
+    recipe = folded(names)
     links_with_zig = toolchain.cpython_kind(target, recipe.profile_guided(target.arch)).name == "zig"
     left_out = [name for name in names
                 if links_with_zig and base.options[name].executable_objects and name not in add]
@@ -61,7 +71,7 @@ def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) ->
         return recipe
     detail(f"left out by default: {', '.join(left_out)} (CPython {base.minor} for {target.arch} links with zig here, "
            "which cannot export their functions from the executable)")
-    return base.with_options(tuple(name for name in names if name not in left_out))
+    return folded(tuple(name for name in names if name not in left_out))
 
 
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
@@ -137,7 +147,7 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
             job = dataclasses.replace(job, profile=pgo.obtain(ctx, job, profile))
         elif profile is not None:
             raise UsageError(f"--profile: this build of CPython {release.version} for {target.arch} does not use "
-                             "PGO (a cross build, or --without pgo)")
+                             "PGO (a cross build without --with pgo, or --without pgo)")
         python = cpython.build(ctx, job)
     archives = _packaged(ctx, job, python, patchelf)
     final = []

@@ -71,6 +71,12 @@ class Target:
     # glibc host of this arch.
     musl_gcc_specs: str = ""
     zig_kernel_headers: str = ""
+    # The profiling compiler of a PGO cross build from another arch (build
+    # --with pgo): Debian's cross GCC of this prefix (package gcc-<prefix>),
+    # with the specs, headers and start files of Debian's musl-dev for this
+    # arch (the oldest supported musl's, pinned by sha256).
+    cross_gcc: str = ""
+    musl_dev_deb_sha256: str = ""
     # Variables every command of a zig build gets for this target only; @ZIG@ is zig.
     zig_environment: dict[str, str] = field(default_factory=dict)
     # Where Debian has no package of the oldest supported musl for this arch:
@@ -191,6 +197,9 @@ class PythonRecipe:
     enabled_options: tuple[str, ...] = field(default=(), metadata={"internal": True})
     executable_objects: tuple[str, ...] = field(default=(), metadata={"internal": True})  # from its options
     builtin_modules: dict[str, str] = field(default_factory=dict, metadata={"internal": True})  # from its options
+    # A cross build that keeps PGO, because it was asked for by name: the
+    # training runs the instrumented interpreter under emulation (pgo.py).
+    trains_under_emulation: bool = field(default=False, metadata={"internal": True})
 
     def choose_options(self, arch: str, add=(), remove=()) -> tuple[str, ...]:
         """The options a build of this recipe for `arch` has: the defaults that
@@ -233,9 +242,10 @@ class PythonRecipe:
 
     def configure_for(self, arch: str) -> tuple[str, ...]:
         arguments = (*self.configure, *self.arch_configure.get(arch, ()))
-        if platform.machine() != arch and "--enable-optimizations" in arguments:
-            # PGO trains the instrumented interpreter on the build machine; a
-            # cross build cannot run it (under qemu it would take hours).
+        if platform.machine() != arch and "--enable-optimizations" in arguments and not self.trains_under_emulation:
+            # PGO trains the instrumented interpreter; a cross build runs it
+            # under qemu only when asked (build --with pgo), since the training
+            # then takes most of an hour.
             arguments = (*arguments, "--disable-optimizations")
         return arguments
 

@@ -5,6 +5,8 @@ each one gets, rendered from templates/.
 - native: the host's own GCC on a musl host of the target's arch (inside Alpine).
 - musl-gcc: Debian's GCC with musl's specs, for PGO builds of CPython on a
   glibc host of the target's arch (zig's clang has no profile runtime).
+- cross-gcc: Debian's cross GCC for the target with the specs of Debian's
+  musl-dev for it, unpacked into the cache: PGO cross builds of CPython.
 
 Build systems get programs named for what they are (`clang` for zig's,
 `gcc` for a GCC), because configure scripts pick compiler-specific options
@@ -18,6 +20,7 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import platform
+import re
 import shlex
 import shutil
 import subprocess
@@ -26,6 +29,7 @@ from pathlib import Path
 
 import jinja2
 
+from . import musl
 from .cache import key_of
 from .context import Context
 from .errors import BuildError, MissingHostTool
@@ -84,8 +88,12 @@ class Kind:
     profiles: bool = False  # links a profile runtime: can build CPython with PGO
     environment: tuple[tuple[str, str], ...] = ()  # variables for every build command
     takes_target_environment: bool = False  # the target's zig_environment applies
-    # Commands whose output decides what the compiler produces (beyond the scripts and flags).
+    # Commands whose output decides what the compiler produces (beyond the
+    # scripts and flags); {cross_gcc} is the target's cross compiler prefix.
     version_commands: tuple[tuple[str, ...], ...] = ()
+    # Compiles against Debian's musl-dev for the target, unpacked into the
+    # cache (musl.cross_sysroot), through specs that point into it.
+    musl_sysroot: bool = False
 
 
 KINDS = {
@@ -123,6 +131,23 @@ KINDS = {
         # GCC, binutils and musl are Debian's (bookworm's, pinned by the suite).
         version_commands=(("dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12", "binutils", "musl-dev",
                            "musl-tools"), ("gcc", "--version"))),
+    "cross-gcc": Kind(
+        name="cross-gcc", through="Debian's cross GCC with musl's specs", flags="native_toolchain",
+        host_tools=HOST_TOOLS, install_command="apt-get install {packages} (or run ./bootstrap.sh)",
+        programs=_GCC_PROGRAMS,
+        # As musl-gcc, with the target's musl-dev from the cache instead of the
+        # host's; the sysroot's path is mapped to a fixed name like the others.
+        compilers={"cc": "{cross_gcc}-gcc -ffile-prefix-map=@MUSL_SYSROOT@=/musl {musl}",
+                   "cxx": "{cross_gcc}-g++ -ffile-prefix-map=@MUSL_SYSROOT@=/musl {musl}"},
+        tools={"ar": ("GCC's ar, which loads the LTO plugin", "{cross_gcc}-gcc-ar"),
+               "ranlib": ("GCC's ranlib, which loads the LTO plugin", "{cross_gcc}-gcc-ranlib")},
+        reads_zig_lib=True, answers_multiarch=True, drops_host_library_dirs=True, profiles=True,
+        musl_sysroot=True,
+        environment=(("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes")),
+        # The cross GCC and binutils are Debian's (bookworm's); musl-dev is
+        # pinned by sha256 in the target's recipe.
+        version_commands=(("dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12-{cross_gcc}",
+                           "binutils-{cross_gcc}"), ("{cross_gcc}-gcc", "--version"))),
 }
 
 
@@ -170,15 +195,28 @@ def kind_for(target: Target) -> Kind:
 def cpython_kind(target: Target, profile_guided: bool) -> Kind:
     """The toolchain kind CPython builds and links with here: the
     dependencies' one, except for a PGO build with a kind that cannot
-    profile, which gets musl-gcc."""
+    profile, which gets musl-gcc (or, for another arch, cross-gcc)."""
     kind = kind_for(target)
-    return kind if kind.profiles or not profile_guided else KINDS["musl-gcc"]
+    if kind.profiles or not profile_guided:
+        return kind
+    return KINDS["musl-gcc"] if platform.machine() == target.arch else KINDS["cross-gcc"]
 
 
 def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: bool) -> Toolchain:
     """The toolchain of cpython_kind(), prepared."""
-    if cpython_kind(target, profile_guided) is tools.kind:
+    kind = cpython_kind(target, profile_guided)
+    if kind is tools.kind:
         return tools
+    if kind.name == "cross-gcc":
+        compiler = f"{target.cross_gcc}-gcc"
+        if not target.cross_gcc or not target.musl_dev_deb_sha256:
+            raise BuildError(f"PGO for {target.arch} from this {platform.machine()} machine needs cross_gcc and "
+                             f"musl_dev_deb_sha256 in recipes/targets/{target.arch}.toml")
+        require_host_tools(kind)
+        if shutil.which(compiler) is None:
+            raise MissingHostTool(f"{compiler} is missing: apt-get install gcc-{target.cross_gcc} "
+                                  "(or run ./bootstrap.sh)")
+        return prepare(ctx, target, kind)
     if not target.musl_gcc_specs:
         raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
                          f"recipes/targets/{target.arch}.toml, or drop --enable-optimizations")
@@ -241,8 +279,10 @@ _TEMPLATES.filters["quote"] = shlex.quote
 def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, str]:
     """The wrappers of `kind` for `target`, with @MARKERS@ where local paths go."""
     headers = "@ZIG_LIB@/libc/include"
+    specs = "@MUSL_SPECS@" if kind.musl_sysroot else target.musl_gcc_specs
     fields = {"zig_target": target.zig_target, "cpu": f" -mcpu={target.zig_cpu}" if target.zig_cpu else "",
-              "musl": f"-specs {target.musl_gcc_specs} -isystem {headers}/{target.zig_kernel_headers} "
+              "cross_gcc": target.cross_gcc,
+              "musl": f"-specs {specs} -isystem {headers}/{target.zig_kernel_headers} "
                       f"-isystem {headers}/any-linux-any -idirafter {headers}/generic-musl"}
     link = " ".join([*kind.link_first, *ldflags])
     out = {}
@@ -251,8 +291,31 @@ def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, s
             what="C compiler" if role == "cc" else "C++ compiler", kind=kind, target=target, link=link,
             compiler=command.format(**fields))
     for role, (what, command) in kind.tools.items():
-        out[kind.programs[role]] = _TEMPLATES.get_template("tool.sh.j2").render(what=what, kind=kind, tool=command)
+        out[kind.programs[role]] = _TEMPLATES.get_template("tool.sh.j2").render(
+            what=what, kind=kind, tool=command.format(**fields))
     return out
+
+
+COMPAT_SOURCE = Path(__file__).parent / "resources" / "glibc-getauxval.c"
+
+
+def _compile_compat_object(bin_dir: Path, library: Path) -> None:
+    """The compatibility object as a static library (GCC names libgcc twice
+    in a link, so a bare object would be defined twice), built by the
+    toolchain's own compiler whenever its source (written beside it, when it
+    changed) is newer."""
+    source = bin_dir / COMPAT_SOURCE.name
+    if library.is_file() and library.stat().st_mtime >= source.stat().st_mtime:
+        return
+    env = {"PATH": os.environ.get("PATH", "")}
+    obj, tmp = library.with_suffix(".o"), library.with_name(f".{library.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    for argv in ([str(bin_dir / "gcc"), "-O2", "-fPIC", "-c", source.name, "-o", obj.name],
+                 [str(bin_dir / "gcc-ar"), "rcD", tmp.name, obj.name]):
+        result = subprocess.run(argv, cwd=bin_dir, capture_output=True, text=True, env=env)
+        if result.returncode != 0:
+            raise BuildError(f"cannot build {library.name} for the cross-gcc toolchain: {result.stderr.strip()}")
+    os.replace(tmp, library)
 
 
 def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchain:
@@ -275,21 +338,34 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
         local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig",
                             "@ZIG_LIB@": (zig.parent / "lib").resolve()})
         facts.append([zig_version])
-    facts += [subprocess.run(list(argv), capture_output=True, text=True).stdout
-              for argv in kind.version_commands if shutil.which(argv[0])]
+    commands = [[arg.replace("{cross_gcc}", target.cross_gcc) for arg in argv] for argv in kind.version_commands]
+    facts += [subprocess.run(argv, capture_output=True, text=True).stdout
+              for argv in commands if shutil.which(argv[0])]
     texts = scripts(kind, target, settings.ldflags)
+    bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind.name}"
+    if kind.musl_sysroot:
+        sysroot = musl.cross_sysroot(ctx, target)
+        specs = musl.sysroot_specs(sysroot, target, "@MUSL_SYSROOT@")
+        # Every link takes the glibc-compatibility object after libgcc, whose
+        # references it answers (resources/glibc-getauxval.c).
+        texts["musl-gcc.specs"] = re.sub(r"^(\*libgcc:\n.*)$", r"\1 @MUSL_COMPAT@", specs, count=1, flags=re.M)
+        texts[COMPAT_SOURCE.name] = COMPAT_SOURCE.read_text()
+        facts.append([target.musl_deb_sha256, target.musl_dev_deb_sha256])
+        local_paths.update({"@MUSL_SYSROOT@": sysroot, "@MUSL_SPECS@": bin_dir / "musl-gcc.specs",
+                            "@MUSL_COMPAT@": bin_dir / f"lib{COMPAT_SOURCE.stem}.a"})
     cflags = (*settings.cflags, *target.cflags)
     target_environment = target.zig_environment if kind.takes_target_environment else {}
     # The identity covers the scripts before local paths are filled in, so
     # cache keys do not depend on where the venv, the cache or the build lives.
     identity = key_of({"facts": facts, "scripts": texts, "cflags": cflags, "environment": list(kind.environment),
                        "target_environment": target_environment})
-    bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind.name}"
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, template in texts.items():
         for marker, local in local_paths.items():
             template = template.replace(marker, shlex.quote(str(local)))
         write_script(bin_dir / name, template)
+    if kind.musl_sysroot:
+        _compile_compat_object(bin_dir, local_paths["@MUSL_COMPAT@"])
     extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
                   for name, value in sorted(target_environment.items())) + kind.environment
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
