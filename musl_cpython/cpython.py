@@ -405,13 +405,13 @@ def build(ctx: Context, job: Job) -> BuiltPython:
     return BuiltPython(release, entry.key, entry.path, info)
 
 
-def _makefile_var(makefile: Path, name: str) -> str:
+def makefile_var(makefile: Path, name: str) -> str:
     match = re.search(rf"^{name}=[ \t]*(.*)$", makefile.read_text(), re.M)
     return match.group(1).strip() if match else ""
 
 
 def _check_triplet(makefile: Path, target: Target, version: str) -> None:
-    soabi = _makefile_var(makefile, "SOABI")
+    soabi = makefile_var(makefile, "SOABI")
     if not soabi.endswith(f"-{target.platform_triplet}"):
         raise BuildError(f"CPython {version}: configure chose SOABI {soabi!r}, expected one ending in "
                          f"-{target.platform_triplet}; the platform-triplet patch did not take effect")
@@ -437,11 +437,11 @@ def _build_info(recipe, release, target, src: Path, applied: list[str], make_log
                          "does not list them; see Modules/Setup.local")
     return {
         "version": release.version,
-        "soabi": _makefile_var(makefile, "SOABI"),
-        "ext_suffix": _makefile_var(makefile, "EXT_SUFFIX"),
-        "multiarch": _makefile_var(makefile, "MULTIARCH"),
+        "soabi": makefile_var(makefile, "SOABI"),
+        "ext_suffix": makefile_var(makefile, "EXT_SUFFIX"),
+        "multiarch": makefile_var(makefile, "MULTIARCH"),
         # The Makefile spells LDVERSION as $(VERSION)$(ABIFLAGS).
-        "ldversion": _makefile_var(makefile, "VERSION") + _makefile_var(makefile, "ABIFLAGS"),
+        "ldversion": makefile_var(makefile, "VERSION") + makefile_var(makefile, "ABIFLAGS"),
         "patches": applied,
         "modules": states,
         "missing_modules": {name: recipe.missing_modules[name] for name in sorted(missing)},

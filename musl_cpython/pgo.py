@@ -20,7 +20,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import re
 import shlex
 import shutil
 import subprocess
@@ -160,9 +159,9 @@ def _train_under_emulation(ctx: Context, job: Job, tree: cpython.Prepared) -> Pa
     scratch.mkdir(exist_ok=True)
     # What configure gave RUNSHARED (libpython's directory, without the static
     # interpreter) goes through to the emulated program.
-    found = re.search(r"^RUNSHARED=[ \t]*(.*?)[ \t]*$", (tree.src / "Makefile").read_text(), re.M)
+    runshared = cpython.makefile_var(tree.src / "Makefile", "RUNSHARED")
     with emulation.runner(ctx, job.target, binds=[tree.work]) as runner:
-        enter = " ".join([*shlex.split(found.group(1) if found else ""), f"TMPDIR={scratch}",
+        enter = " ".join([*shlex.split(runshared), f"TMPDIR={scratch}",
                           *map(shlex.quote, runner.argv([], tree.src))])
         # make finds profile-gen-stamp made and goes on to the task.
         return tree.step(job, "training", ["make", STAMP, *tree.make_variables, f"RUNSHARED={enter}"])
