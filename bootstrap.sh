@@ -27,7 +27,8 @@ as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     ca-certificates make patch perl tcl cmake pkgconf gcc libc6-dev xz-utils dpkg-dev \
     llvm openssl musl musl-dev musl-tools qemu-user-static shellcheck python3-venv \
-    gcc-aarch64-linux-gnu > /dev/null
+    gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf gcc-i686-linux-gnu gcc-powerpc64le-linux-gnu \
+    gcc-s390x-linux-gnu > /dev/null
 
 echo "==> qemu-user: binfmt_misc handlers for the other arches"
 # Other arches' programs run under qemu-user, which the kernel starts through

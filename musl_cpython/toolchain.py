@@ -296,7 +296,7 @@ def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, s
     return out
 
 
-COMPAT_SOURCE = Path(__file__).parent / "resources" / "glibc-getauxval.c"
+COMPAT_SOURCE = Path(__file__).parent / "resources" / "glibc-compat.c"
 
 
 def _compile_compat_object(bin_dir: Path, library: Path) -> None:
@@ -347,7 +347,7 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
         sysroot = musl.cross_sysroot(ctx, target)
         specs = musl.sysroot_specs(sysroot, target, "@MUSL_SYSROOT@")
         # Every link takes the glibc-compatibility object after libgcc, whose
-        # references it answers (resources/glibc-getauxval.c).
+        # references it answers (resources/glibc-compat.c).
         texts["musl-gcc.specs"] = re.sub(r"^(\*libgcc:\n.*)$", r"\1 @MUSL_COMPAT@", specs, count=1, flags=re.M)
         texts[COMPAT_SOURCE.name] = COMPAT_SOURCE.read_text()
         facts.append([target.musl_deb_sha256, target.musl_dev_deb_sha256])
@@ -362,7 +362,11 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
     bin_dir.mkdir(parents=True, exist_ok=True)
     for name, template in texts.items():
         for marker, local in local_paths.items():
-            template = template.replace(marker, shlex.quote(str(local)))
+            # Shell scripts get quoted paths; GCC's specs split on white space
+            # and take quotes literally.
+            if name.endswith(".specs") and any(c.isspace() for c in str(local)):
+                raise BuildError(f"{local}: GCC's specs cannot name a path with white space in it")
+            template = template.replace(marker, str(local) if name.endswith(".specs") else shlex.quote(str(local)))
         write_script(bin_dir / name, template)
     if kind.musl_sysroot:
         _compile_compat_object(bin_dir, local_paths["@MUSL_COMPAT@"])

@@ -10,7 +10,7 @@ import pytest
 
 from musl_cpython import elf, emulation, metadata, musl, toolchain
 from musl_cpython.context import Context, default_cache_dir
-from musl_cpython.recipes import python_for, target_for
+from musl_cpython.recipes import load_targets, python_for, target_for
 
 PROGRAM = (Path(__file__).parent / "fixtures" / "pgo_loop.c").read_text()
 
@@ -59,18 +59,22 @@ def test_instrumented_program_writes_a_profile_that_the_optimised_build_uses(gcc
     assert result.returncode == 0, result.stderr
 
 
-@pytest.fixture(scope="module")
-def cross_gcc(tmp_path_factory):
-    """The profiling cross compiler for aarch64 (Debian's, with musl-dev for
-    arm64 from the cache), as a PGO cross build of CPython gets it."""
-    aarch64 = target_for("aarch64")
-    if platform.machine() == "aarch64":
-        pytest.skip("aarch64 is this machine's own arch: its PGO builds use musl-gcc")
-    if shutil.which(f"{aarch64.cross_gcc}-gcc") is None:
-        pytest.skip(f"{aarch64.cross_gcc}-gcc is missing (./bootstrap.sh installs gcc-{aarch64.cross_gcc})")
-    ctx = Context(build_dir=tmp_path_factory.mktemp("cross-pgo"), cache_dir=default_cache_dir())
-    zig = toolchain.prepare(ctx, aarch64)
-    return ctx, toolchain.for_cpython(ctx, aarch64, zig, profile_guided=True)
+CROSS_ARCHES = sorted(arch for arch, target in load_targets().items() if target.cross_gcc)
+
+
+@pytest.fixture(scope="module", params=CROSS_ARCHES)
+def cross_gcc(request, tmp_path_factory):
+    """The profiling cross compiler for an arch (Debian's, with Debian's
+    musl-dev for the arch from the cache), as a PGO cross build of CPython
+    gets it."""
+    target = target_for(request.param)
+    if platform.machine() == target.arch:
+        pytest.skip(f"{target.arch} is this machine's own arch: its PGO builds use musl-gcc")
+    if shutil.which(f"{target.cross_gcc}-gcc") is None:
+        pytest.skip(f"{target.cross_gcc}-gcc is missing (./bootstrap.sh installs gcc-{target.cross_gcc})")
+    ctx = Context(build_dir=tmp_path_factory.mktemp(f"cross-pgo-{target.arch}"), cache_dir=default_cache_dir())
+    zig = toolchain.prepare(ctx, target)
+    return ctx, toolchain.for_cpython(ctx, target, zig, profile_guided=True)
 
 
 def test_a_cross_instrumented_program_trains_under_qemu_and_its_profile_is_used(cross_gcc, tmp_path):
@@ -84,19 +88,20 @@ def test_a_cross_instrumented_program_trains_under_qemu_and_its_profile_is_used(
     assert answer.stdout.strip() == target.platform_triplet
     missing = emulation.problems(target)
     if missing:
-        pytest.skip(f"this machine cannot run aarch64 programs: {'; '.join(missing)}")
+        pytest.skip(f"this machine cannot run {target.arch} programs: {'; '.join(missing)}")
     (tmp_path / "loop.c").write_text(PROGRAM)
     env = gcc.environment(0)
     compile_ = [gcc.cc, *gcc.cflags, "-O2", "-flto", "-g", "loop.c", "-o", "loop"]
     subprocess.run([*compile_, "-fprofile-generate"], check=True, cwd=tmp_path, env=env)
     program = elf.read(tmp_path / "loop")
     assert program.interp == target.musl_loader and program.needed == ("libc.so",)
+    assert program.has_relro and program.bind_now and not program.exec_stack
     sysroot = musl.cross_sysroot(ctx, target)
     assert str(sysroot).encode() not in (tmp_path / "loop").read_bytes()  # mapped to /musl in debug info
     with emulation.runner(ctx, target, [tmp_path]) as runner:
         out = subprocess.run(runner.argv(["./loop"], tmp_path), capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split()[1] == "1"  # MFD_CLOEXEC, from zig's Linux headers for arm64
+    assert out.stdout.split()[1] == "1"  # MFD_CLOEXEC, from zig's Linux headers for the arch
     assert list(tmp_path.glob("*.gcda")), "the instrumented program wrote no .gcda profile under qemu"
     result = subprocess.run([*compile_, "-fprofile-use", "-Werror=missing-profile"],
                             capture_output=True, text=True, cwd=tmp_path, env=env)
@@ -104,6 +109,8 @@ def test_a_cross_instrumented_program_trains_under_qemu_and_its_profile_is_used(
 
 
 def test_a_cross_pgo_build_is_asked_for_by_name_and_needs_a_cross_compiler():
+    import dataclasses
+
     from musl_cpython.errors import UsageError
     from musl_cpython.pipeline import with_build_options
     base, _ = python_for("3.13")
@@ -115,8 +122,9 @@ def test_a_cross_pgo_build_is_asked_for_by_name_and_needs_a_cross_compiler():
     assert toolchain.cpython_kind(target_for("aarch64"), True).name == "cross-gcc"
     assert metadata.build_options(asked, "aarch64").startswith("pgo+lto")
     assert not with_build_options(base, target_for("aarch64")).profile_guided("aarch64")  # the default: LTO only
+    without = dataclasses.replace(target_for("s390x"), cross_gcc="")
     with pytest.raises(UsageError, match=r"s390x .*names none \(cross_gcc\)"):
-        with_build_options(base, target_for("s390x"), add=("pgo",))
+        with_build_options(base, without, add=("pgo",))
 
 
 def test_cross_builds_drop_pgo_and_say_so_in_the_archive_name():
