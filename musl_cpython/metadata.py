@@ -9,12 +9,12 @@ import re
 import tarfile
 from pathlib import Path
 
-from . import elf, pgo, sources
+from . import elf, pgo, sources, toolchain
 from .context import Context
 from .cpython import BuiltPython, Job
 from .dependencies import BuiltDependency
 from .errors import BuildError
-from .recipes import PythonRecipe, SourceFile
+from .recipes import PythonRecipe, SourceFile, Target
 
 # python-build-standalone's PYTHON.json schema version whose names we follow.
 SCHEMA_VERSION = "8"
@@ -137,14 +137,21 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
 
 def _toolchain(ctx: Context, job: Job) -> dict:
     """What compiled CPython, and the dependencies (zig's, or inside Alpine its GCC)."""
-    kind, zig = job.toolchain.kind, ctx.project.toolchain
-    compilers = {"zig": f"zig cc {zig.version} (PyPI {zig.package})",
-                 "musl-gcc": f"Debian's GCC with musl's specs, and zig {zig.version}'s Linux headers",
-                 "native": "the host's GCC (Alpine)"}
-    return {"kind": kind.name, "compiler": compilers[kind.name], "target": job.target.zig_target,
-            "cflags": list(job.toolchain.cflags),
+    kind = job.toolchain.kind
+    dependencies = toolchain.KINDS["native" if kind.name == "native" else "zig"]
+    return {"kind": kind.name, "compiler": compiler_description(kind, job.target, ctx.project.toolchain),
+            "target": job.target.zig_target, "cflags": list(job.toolchain.cflags),
             "ldflags": [*kind.link_first, *getattr(ctx.project, kind.flags).ldflags],
-            "dependencies_compiler": compilers["native" if kind.name == "native" else "zig"]}
+            "dependencies_compiler": compiler_description(dependencies, job.target, ctx.project.toolchain)}
+
+
+def compiler_description(kind: toolchain.Kind, target: Target, zig) -> str:
+    """A toolchain kind's compiler in words, for PYTHON.json."""
+    return {"zig": f"zig cc {zig.version} (PyPI {zig.package})",
+            "musl-gcc": f"Debian's GCC with musl's specs, and zig {zig.version}'s Linux headers",
+            "cross-gcc": f"Debian's cross GCC ({target.cross_gcc}) with the specs of Debian's musl-dev for "
+                         f"{target.debian_arch}, and zig {zig.version}'s Linux headers",
+            "native": "the host's GCC (Alpine)"}[kind.name]
 
 
 def build_options(recipe: PythonRecipe, arch: str) -> str:

@@ -127,6 +127,13 @@ def test_a_cross_pgo_build_is_asked_for_by_name_and_needs_a_cross_compiler():
         with_build_options(base, without, add=("pgo",))
 
 
+@pytest.mark.parametrize("kind", sorted(toolchain.KINDS))
+def test_every_toolchain_kind_is_named_in_python_json(kind):
+    from musl_cpython.recipes import load_project
+    description = metadata.compiler_description(toolchain.KINDS[kind], target_for("aarch64"), load_project().toolchain)
+    assert description and "{" not in description
+
+
 def test_cross_builds_drop_pgo_and_say_so_in_the_archive_name():
     for arch in ("aarch64", "s390x", "x86_64"):
         recipe = default_recipe(arch)
