@@ -17,11 +17,12 @@ HIDDEN unsigned long __getauxval(unsigned long type) {
 
 /* 32-bit arches: libgcov locks its .gcda files through glibc's large-file
  * fcntl64. musl's off_t and struct flock are always 64-bit, and its F_*LK*
- * commands are the 64-bit ones there, so fcntl takes the same arguments. */
+ * commands are the 64-bit ones there, so fcntl takes the same arguments;
+ * the optional one is read as musl's own fcntl reads it. */
 HIDDEN int fcntl64(int fd, int command, ...) {
     va_list arguments;
     va_start(arguments, command);
-    void *argument = va_arg(arguments, void *);
+    unsigned long argument = va_arg(arguments, unsigned long);
     va_end(arguments);
     return fcntl(fd, command, argument);
 }
