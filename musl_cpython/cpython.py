@@ -88,12 +88,20 @@ def build_python(ctx: Context, python: BuiltPython, deps: dict[str, BuiltDepende
     the loader at the cached dependency builds instead."""
     program = python.tree / "bin" / f"python{ldversion}"
     libraries = ":".join([str(python.tree / "lib"), *(str(dep.root / "lib") for dep in deps.values())])
-    wrapper = ctx.build_dir / "toolchain" / f"python-for-build-{python.release.version}"
+    wrapper = build_python_wrapper(ctx.build_dir / "toolchain", python.release.version)
     wrapper.parent.mkdir(parents=True, exist_ok=True)
     write_script(wrapper, f"#!/bin/sh\n# Generated: CPython {python.release.version} for this machine, for cross "
                           f"builds.\nLD_LIBRARY_PATH={shlex.quote(libraries)} exec "
                           f"{shlex.quote(str(program))} \"$@\"\n")
     return BuildPython(wrapper, python.key)
+
+
+def build_python_wrapper(toolchains: Path, version: str) -> Path:
+    """Where build_python() writes its wrapper: in the build directory's
+    toolchain directory (whose toolchains' own directories build-info.json
+    records), so a cross build's files that name it can be found later
+    from any build directory."""
+    return toolchains / f"python-for-build-{version}"
 
 
 def _configure_env(recipe: PythonRecipe, project, cross: bool = False) -> dict[str, str]:

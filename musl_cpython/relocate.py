@@ -20,7 +20,7 @@ from pathlib import Path
 
 from . import REPO, elf, sources, toolchain
 from .context import Context
-from .cpython import INSTALL_PREFIX, BuiltPython, Job
+from .cpython import INSTALL_PREFIX, BuiltPython, Job, build_python_wrapper
 from .errors import BuildError, MissingHostTool
 
 # A -Wl,-rpath flag inside a quoted sysconfig value: the build-time RUNPATH.
@@ -60,13 +60,18 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     refresh_records(tree, fix_shebangs(tree / "bin", interpreter))
 
     paths = python.info["build_paths"]
+    # The build directory CPython was built in, which need not be this run's
+    # (a cached build packaged from another --build-dir): a cross build's
+    # Makefile and sysconfig data name its build Python's wrapper there.
+    toolchains = Path(paths["toolchain"]).parent
+    wrapper = build_python_wrapper(toolchains, job.version)
     generic = {name: toolchain.GENERIC_NAMES[role] for kind in toolchain.KINDS.values()
                for role, name in kind.programs.items()}
     changed = rewrite_build_paths(
         tree,
         # Longest names first, so that "clang++" is not rewritten as "clang" + "++".
         replacements=[(f"{paths['toolchain']}/{name}", generic[name]) for name in sorted(generic, key=len, reverse=True)]
-        + ([(str(build_python.program), interpreter)] if build_python else [])
+        + ([(str(wrapper), interpreter)] if build_python else [])
         + [(paths["deps"], INSTALL_PREFIX), (paths["source"], INSTALL_PREFIX)],
         drop_patterns=[RUNPATH_FLAG])
     epoch = ctx.project.source_date_epoch
@@ -79,7 +84,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     recompile(compiler, tree, [site_packages], epoch, levels=(0,))
 
     zig_dir = str(toolchain.zig_executable(ctx.project.toolchain.version).parent)
-    forbidden = [*paths.values(), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
+    forbidden = [*paths.values(), str(toolchains.parent), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
     leaks = find_leaks(tree, forbidden)
     if leaks:
         raise BuildError("build paths left in the distribution:\n  " + "\n  ".join(leaks[:20]))
