@@ -218,3 +218,20 @@ def test_a_long_shebang_trampoline_is_made_relocatable_too(tmp_path):
     assert relocate.fix_shebangs(tmp_path, "python3.13") == [script]
     assert script.read_text() == relocate.RELOCATABLE_SHEBANG.format(python="python3.13") + "import sys\n"
     assert relocate.fix_shebangs(tmp_path, "python3.13") == []  # already relocatable
+
+
+def test_a_cross_builds_python_wrapper_is_found_from_what_build_info_records(tmp_path):
+    """Relocation finds the build Python's wrapper (named in a cross build's
+    Makefile and sysconfig data) from the toolchain directory build-info.json
+    records, so a cached build packaged from another build directory is
+    rewritten too: the wrapper must be where cpython.build_python writes it."""
+    from musl_cpython import cpython, toolchain
+    from musl_cpython.context import Context, default_cache_dir
+    from musl_cpython.recipes import python_for, target_for
+    _, releases = python_for("3.13.15")
+    ctx = Context(build_dir=tmp_path / "the build's own directory", cache_dir=default_cache_dir())
+    recorded = toolchain.prepare(ctx, target_for("aarch64")).bin_dir  # build-info.json's "toolchain"
+    python = cpython.BuiltPython(releases[0], "k" * 64, tmp_path / "entry", {})
+    written = cpython.build_python(ctx, python, {}, "3.13").program
+    assert written.is_file()
+    assert cpython.build_python_wrapper(recorded.parent, releases[0].version) == written
