@@ -89,8 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     results = {"machine": machine(), "command": command, "arch": args.arch, "version": versions[0],
                "labels": [label for label, _ in args.config], "archives": [a.name for _, a in args.config],
                "rounds": args.rounds, "scale": args.scale, "rows": rows, "geomeans": geomeans,
-               "qemu": subprocess.run([f"qemu-{target.qemu}-static", "--version"], capture_output=True,
-                                      text=True).stdout.splitlines()[0]}
+               "qemu": emulation.emulator_version(target)}
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     key = f"{results['version']}/{args.arch}-under-qemu"
     existing = args.output.read_text() if args.output.is_file() else ""

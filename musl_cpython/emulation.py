@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import platform
 import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -45,6 +46,15 @@ def runs_directly(target: Target) -> bool:
 
 def needs_emulator(target: Target) -> bool:
     return platform.machine() not in target.native_on
+
+
+def emulator_version(target: Target) -> str:
+    """The first line of the target's qemu's --version ("" where it is
+    missing: problems() says what to do)."""
+    emulator = f"qemu-{target.qemu}-static"
+    if shutil.which(emulator) is None:
+        return ""
+    return subprocess.run([emulator, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
 def missing_tools() -> list[str]:

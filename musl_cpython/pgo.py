@@ -22,7 +22,6 @@ import dataclasses
 import json
 import shlex
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
@@ -82,15 +81,8 @@ def key_for(ctx: Context, job: Job) -> str:
     material = {"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
                 "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT}
     if job.build_python:  # trained under emulation, whose version may decide what the tests do
-        material["emulator"] = _emulator_version(job)
+        material["emulator"] = emulation.emulator_version(job.target)
     return cache.key_of(material)
-
-
-def _emulator_version(job: Job) -> str:
-    emulator = f"qemu-{job.target.qemu}-static"
-    if shutil.which(emulator) is None:
-        return ""  # emulation.runner says what is missing when the training starts
-    return subprocess.run([emulator, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
 
 
 def dist_name(job: Job, build_tag: str) -> str:

@@ -78,7 +78,7 @@ class Kind:
     compilers: dict[str, str]
     tools: dict[str, tuple[str, str]]  # ar and ranlib -> (what it is, command)
     flags: str  # the table of recipes/project.toml with its cflags and ldflags
-    host_tools: dict[str, str]  # program -> package that has it
+    host_tools: dict[str, str]  # program -> package that has it; {cross_gcc} as in version_commands
     install_command: str  # how to install host_tools' packages
     link_first: tuple[str, ...] = ()  # link flags before the project's
     runs_zig: bool = False  # the wrappers run zig, which needs its cache directories
@@ -133,7 +133,8 @@ KINDS = {
                            "musl-tools"), ("gcc", "--version"))),
     "cross-gcc": Kind(
         name="cross-gcc", through="Debian's cross GCC with musl's specs", flags="native_toolchain",
-        host_tools=HOST_TOOLS, install_command="apt-get install {packages} (or run ./bootstrap.sh)",
+        host_tools={**HOST_TOOLS, "{cross_gcc}-gcc": "gcc-{cross_gcc}"},
+        install_command="apt-get install {packages} (or run ./bootstrap.sh)",
         programs=_GCC_PROGRAMS,
         # As musl-gcc, with the target's musl-dev from the cache instead of the
         # host's; the sysroot's path is mapped to a fixed name like the others.
@@ -208,14 +209,10 @@ def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: 
     if kind is tools.kind:
         return tools
     if kind.name == "cross-gcc":
-        compiler = f"{target.cross_gcc}-gcc"
         if not target.cross_gcc or not target.musl_dev_deb_sha256:
             raise BuildError(f"PGO for {target.arch} from this {platform.machine()} machine needs cross_gcc and "
                              f"musl_dev_deb_sha256 in recipes/targets/{target.arch}.toml")
-        require_host_tools(kind)
-        if shutil.which(compiler) is None:
-            raise MissingHostTool(f"{compiler} is missing: apt-get install gcc-{target.cross_gcc} "
-                                  "(or run ./bootstrap.sh)")
+        require_host_tools(kind, target)
         return prepare(ctx, target, kind)
     if not target.musl_gcc_specs:
         raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
@@ -237,10 +234,15 @@ def write_script(path: Path, text: str) -> None:
         os.replace(tmp, path)
 
 
-def require_host_tools(kind: Kind = KINDS["zig"]) -> None:
-    missing = [name for name in kind.host_tools if shutil.which(name) is None]
+def require_host_tools(kind: Kind = KINDS["zig"], target: Target | None = None) -> None:
+    """Fail with the install command when a program `kind` runs is missing;
+    a kind whose programs carry the target's cross prefix needs the target."""
+    prefix = target.cross_gcc if target else ""
+    tools = {name.replace("{cross_gcc}", prefix): package.replace("{cross_gcc}", prefix)
+             for name, package in kind.host_tools.items()}
+    missing = [name for name in tools if shutil.which(name) is None]
     if missing:
-        packages = " ".join(sorted({kind.host_tools[name] for name in missing}))
+        packages = " ".join(sorted({tools[name] for name in missing}))
         raise MissingHostTool(f"missing host tools: {', '.join(missing)}; install them with: "
                               + kind.install_command.format(packages=packages))
 

@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -5,6 +6,7 @@ import pytest
 
 from musl_cpython import elf, toolchain
 from musl_cpython.errors import MissingHostTool
+from musl_cpython.recipes import target_for
 
 THREADS = (Path(__file__).parent / "fixtures" / "threads.c").read_text()
 
@@ -36,6 +38,14 @@ def test_missing_host_tool_says_what_to_install(monkeypatch):
     with pytest.raises(MissingHostTool) as e:
         toolchain.require_host_tools()
     assert "apt-get install some-package" in str(e.value) and e.value.exit_code == 2
+
+
+def test_a_missing_cross_compiler_is_named_with_its_package():
+    target = dataclasses.replace(target_for("aarch64"), cross_gcc="surely-not-a-prefix")
+    with pytest.raises(MissingHostTool) as e:
+        toolchain.require_host_tools(toolchain.KINDS["cross-gcc"], target)
+    assert "surely-not-a-prefix-gcc" in str(e.value)
+    assert "apt-get install gcc-surely-not-a-prefix" in str(e.value) and e.value.exit_code == 2
 
 
 def test_wrong_zig_version_is_refused():
