@@ -45,6 +45,12 @@ FORMAT = 1
 # seed, so that dict and set orders (and the paths they lead down) repeat.
 TRAINING_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
 STAMP = "profile-run-stamp"  # CPython's Makefile: the training has run
+# The instrumented build links without LTO. GCC instruments each object as
+# it compiles it, so the counts are the same either way, and an LTO link of
+# the instrumented interpreter (and of libpython and each extension module)
+# is minutes of CPU spent on programs that run once. The objects are fat
+# (-ffat-lto-objects): the link takes their ordinary code. Only GCC trains.
+INSTRUMENTED_LINK = "LDFLAGS_NODIST=-fno-lto"
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,8 @@ def key_for(ctx: Context, job: Job) -> str:
     the training task and its environment."""
     job = dataclasses.replace(job, profile=None)
     material = {"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
-                "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT}
+                "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT,
+                "instrumented_link": INSTRUMENTED_LINK}
     if job.build_python:  # trained under emulation, whose version may decide what the tests do
         material["emulator"] = emulation.emulator_version(job.target)
     return cache.key_of(material)
@@ -128,7 +135,8 @@ def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
         if job.build_python:
             log = _train_under_emulation(ctx, job, tree)
         else:
-            log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables])
+            log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables,
+                                              INSTRUMENTED_LINK])
         counts = sorted(tree.src.rglob("*.gcda"))
         if not (tree.src / "Python" / "ceval.gcda").is_file():
             raise BuildError(f"CPython {job.version}: the training run wrote no profile for Python/ceval.c; "
@@ -146,7 +154,8 @@ def _train_under_emulation(ctx: Context, job: Job, tree: cpython.Prepared) -> Pa
     in the target's root, with the whole work tree (sources, objects, the
     dependencies' sysroot) bound in at its own path, so the counts land
     beside the objects as they do natively."""
-    tree.step(job, "instrumented build", ["make", f"-j{ctx.jobs}", "profile-gen-stamp", *tree.make_variables])
+    tree.step(job, "instrumented build", ["make", f"-j{ctx.jobs}", "profile-gen-stamp", *tree.make_variables,
+                                          INSTRUMENTED_LINK])
     scratch = tree.work / "tmp"  # the root has no /tmp of its own
     scratch.mkdir(exist_ok=True)
     # What configure gave RUNSHARED (libpython's directory, without the static
@@ -156,7 +165,8 @@ def _train_under_emulation(ctx: Context, job: Job, tree: cpython.Prepared) -> Pa
         enter = " ".join([*shlex.split(runshared), f"TMPDIR={scratch}",
                           *map(shlex.quote, runner.argv([], tree.src))])
         # make finds profile-gen-stamp made and goes on to the task.
-        return tree.step(job, "training", ["make", STAMP, *tree.make_variables, f"RUNSHARED={enter}"])
+        return tree.step(job, "training", ["make", STAMP, *tree.make_variables, INSTRUMENTED_LINK,
+                                           f"RUNSHARED={enter}"])
 
 
 def collect(src: Path, counts: list[Path], manifest: dict, dest: Path, epoch: int) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import elf, emulation, metadata, musl, toolchain
+from musl_cpython import elf, emulation, metadata, musl, pgo, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.recipes import load_targets, python_for, target_for
 
@@ -57,6 +57,27 @@ def test_instrumented_program_writes_a_profile_that_the_optimised_build_uses(gcc
     result = subprocess.run([*compile_, str(tmp_path / "loop"), "-fprofile-use", "-Werror=missing-profile"],
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
+
+
+@needs_x86_64
+def test_counts_of_an_instrumented_build_linked_without_lto_serve_the_lto_build(gcc, tmp_path):
+    # As a training build compiles (fat LTO objects) and links (pgo.INSTRUMENTED_LINK).
+    no_lto = pgo.INSTRUMENTED_LINK.split("=", 1)[1]
+    (tmp_path / "loop.c").write_text(PROGRAM)
+    env = gcc.environment(0)
+    compile_ = [gcc.cc, *gcc.cflags, "-O2", "-flto", "-ffat-lto-objects", "-c", "loop.c", "-o", "loop.o"]
+    subprocess.run([*compile_, "-fprofile-generate"], check=True, cwd=tmp_path, env=env)
+    subprocess.run([gcc.cc, "-flto", "-fprofile-generate", no_lto, "loop.o", "-o", "loop"], check=True,
+                   cwd=tmp_path, env=env)
+    subprocess.run(["./loop"], check=True, cwd=tmp_path, capture_output=True)
+    assert (tmp_path / "loop.gcda").is_file()
+    # A profile that does not fit the objects would fail here (missing-profile,
+    # coverage-mismatch), as would one the LTO link could not read.
+    for argv in ([*compile_, "-fprofile-use", "-Werror=missing-profile", "-Werror=coverage-mismatch"],
+                 [gcc.cc, "-flto", "-fprofile-use", "loop.o", "-o", "loop-optimised"]):
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+    assert subprocess.run(["./loop-optimised"], cwd=tmp_path, capture_output=True).returncode == 0
 
 
 CROSS_ARCHES = sorted(arch for arch, target in load_targets().items() if target.cross_gcc)
