@@ -10,4 +10,8 @@ unset MOUNT UNSHARE DEV PWD  # sh exports PWD; the program starts elsewhere
 while [ "$1" != -- ]; do "$mount" --bind "$1" "$root$1"; shift; done; shift
 while [ "$1" != -- ]; do "$mount" --bind -o ro "$1" "$root$1"; shift; done; shift
 [ -z "$dev" ] || "$mount" --rbind /dev "$root/dev"
-exec "$unshare" --root="$root" --wd="$wd" "$@"
+# Not exec: this shell stays the namespace's PID 1 and the program its child.
+# A PID 1 never gets the signals it sends itself, so a crashing program that
+# raises its own (qemu does, for the program it emulates) would hang instead.
+"$unshare" --root="$root" --wd="$wd" "$@"
+exit $?
