@@ -298,22 +298,32 @@ def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, s
     return out
 
 
-COMPAT_SOURCE = Path(__file__).parent / "resources" / "glibc-compat.c"
+# One C file per function, each an archive member of its own.
+COMPAT_SOURCES = Path(__file__).parent / "resources" / "glibc-compat"
+COMPAT_LIBRARY = "libglibc-compat.a"
 
 
-def _compile_compat_object(bin_dir: Path, library: Path) -> None:
-    """The compatibility object as a static library (GCC names libgcc twice
-    in a link, so a bare object would be defined twice), built by the
-    toolchain's own compiler whenever its source (written beside it, when it
+def _compat_sources() -> dict[str, str]:
+    """The compatibility library's sources, by the names they get beside the wrappers."""
+    return {f"glibc-compat-{path.name}": path.read_text() for path in sorted(COMPAT_SOURCES.glob("*.c"))}
+
+
+def _compile_compat_library(bin_dir: Path, library: Path) -> None:
+    """The compatibility functions as a static library (GCC names libgcc twice
+    in a link, so bare objects would be defined twice), built by the
+    toolchain's own compiler whenever a source (written beside it, when it
     changed) is newer."""
-    source = bin_dir / COMPAT_SOURCE.name
-    if library.is_file() and library.stat().st_mtime >= source.stat().st_mtime:
+    sources = [bin_dir / name for name in _compat_sources()]
+    if library.is_file() and all(library.stat().st_mtime >= source.stat().st_mtime for source in sources):
         return
     env = {"PATH": os.environ.get("PATH", "")}
-    obj, tmp = library.with_suffix(".o"), library.with_name(f".{library.name}.tmp")
+    tmp = library.with_name(f".{library.name}.tmp")
     tmp.unlink(missing_ok=True)
-    for argv in ([str(bin_dir / "gcc"), "-O2", "-fPIC", "-c", source.name, "-o", obj.name],
-                 [str(bin_dir / "gcc-ar"), "rcD", tmp.name, obj.name]):
+    objects = [source.with_suffix(".o").name for source in sources]
+    # No stack protector: __stack_chk_fail_local is what a protected function would call.
+    commands = [[str(bin_dir / "gcc"), "-O2", "-fPIC", "-fno-stack-protector", "-c", source.name, "-o", obj]
+                for source, obj in zip(sources, objects)]
+    for argv in [*commands, [str(bin_dir / "gcc-ar"), "rcD", tmp.name, *objects]]:
         result = subprocess.run(argv, cwd=bin_dir, capture_output=True, text=True, env=env)
         if result.returncode != 0:
             raise BuildError(f"cannot build {library.name} for the cross-gcc toolchain: {result.stderr.strip()}")
@@ -348,13 +358,13 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
     if kind.musl_sysroot:
         sysroot = musl.cross_sysroot(ctx, target)
         specs = musl.sysroot_specs(sysroot, target, "@MUSL_SYSROOT@")
-        # Every link takes the glibc-compatibility object after libgcc, whose
-        # references it answers (resources/glibc-compat.c).
+        # Every link takes the glibc-compatibility library after libgcc, whose
+        # references it answers (resources/glibc-compat/).
         texts["musl-gcc.specs"] = re.sub(r"^(\*libgcc:\n.*)$", r"\1 @MUSL_COMPAT@", specs, count=1, flags=re.M)
-        texts[COMPAT_SOURCE.name] = COMPAT_SOURCE.read_text()
+        texts.update(_compat_sources())
         facts.append([target.musl_deb_sha256, target.musl_dev_deb_sha256])
         local_paths.update({"@MUSL_SYSROOT@": sysroot, "@MUSL_SPECS@": bin_dir / "musl-gcc.specs",
-                            "@MUSL_COMPAT@": bin_dir / f"lib{COMPAT_SOURCE.stem}.a"})
+                            "@MUSL_COMPAT@": bin_dir / COMPAT_LIBRARY})
     cflags = (*settings.cflags, *target.cflags)
     target_environment = target.zig_environment if kind.takes_target_environment else {}
     # The identity covers the scripts before local paths are filled in, so
@@ -371,7 +381,7 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
             template = template.replace(marker, str(local) if name.endswith(".specs") else shlex.quote(str(local)))
         write_script(bin_dir / name, template)
     if kind.musl_sysroot:
-        _compile_compat_object(bin_dir, local_paths["@MUSL_COMPAT@"])
+        _compile_compat_library(bin_dir, local_paths["@MUSL_COMPAT@"])
     extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
                   for name, value in sorted(target_environment.items())) + kind.environment
     return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,

@@ -129,6 +129,47 @@ def test_a_cross_instrumented_program_trains_under_qemu_and_its_profile_is_used(
     assert result.returncode == 0, result.stderr
 
 
+PROTECTED = """#include <string.h>
+int copy(const char *text) {  /* a char array: -fstack-protector-strong guards it */
+    char buffer[16];
+    memcpy(buffer, text, strlen(text) + 1);
+    return buffer[0];
+}
+"""
+CALLER = """int copy(const char *text);
+int main(int argc, char **argv) { return copy(argc > 1 ? argv[1] : "fits") == 'f' ? 0 : 1; }
+"""
+
+
+def test_a_cross_shared_object_with_a_stack_protector_links_and_catches_a_smash(cross_gcc, tmp_path):
+    """Position-independent protected code calls what glibc's or Alpine's
+    nonshared libraries give every object (i386: __stack_chk_fail_local);
+    the compatibility library gives it, hidden, and musl's handler fires."""
+    ctx, gcc = cross_gcc
+    target = gcc.target
+    (tmp_path / "protected.c").write_text(PROTECTED)
+    (tmp_path / "caller.c").write_text(CALLER)
+    env = gcc.environment(0)
+    for argv in ([gcc.cc, *gcc.cflags, "-O2", "-fPIC", "-fstack-protector-strong", "-shared", "protected.c",
+                  "-o", "libprotected.so"],
+                 [gcc.cc, *gcc.cflags, "-O2", "caller.c", "-o", "caller", "-L.", "-lprotected", "-Wl,-rpath,$ORIGIN"]):
+        result = subprocess.run(argv, capture_output=True, text=True, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+    library = elf.read(tmp_path / "libprotected.so")
+    assert not library.defined & {"__stack_chk_fail_local", "__getauxval", "fcntl64"}  # hidden: not exported
+    missing = emulation.problems(target)
+    if missing:
+        pytest.skip(f"this machine cannot run {target.arch} programs: {'; '.join(missing)}")
+    with emulation.runner(ctx, target, [tmp_path]) as runner:
+        fits = subprocess.run(runner.argv(["./caller"], tmp_path), capture_output=True, text=True, cwd=tmp_path)
+        # Under qemu a crash is qemu raising the signal on itself: a program that
+        # was its namespace's PID 1 would never get it and hang (enter-root.sh).
+        smash = subprocess.run(runner.argv(["./caller", "f" * 200], tmp_path), capture_output=True, cwd=tmp_path,
+                               timeout=120)
+    assert fits.returncode == 0, fits.stderr
+    assert smash.returncode not in (0, 1), "an overflowed buffer went unnoticed"
+
+
 def test_a_cross_pgo_build_is_asked_for_by_name_and_needs_a_cross_compiler():
     import dataclasses
 
