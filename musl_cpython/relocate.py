@@ -56,7 +56,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     # Bytecode depends on the release only: a cross build compiles it with the
     # same release built for this machine. The same goes for running pip.
     compiler = build_python.program if build_python else tree / "bin" / interpreter
-    pip_changed = ship_pinned_pip(ctx, job, tree, compiler)
+    ship_pinned_pip(ctx, job, tree, compiler)
     refresh_records(tree, fix_shebangs(tree / "bin", interpreter))
 
     paths = python.info["build_paths"]
@@ -67,7 +67,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
     wrapper = build_python_wrapper(toolchains, job.version)
     generic = {name: toolchain.GENERIC_NAMES[role] for kind in toolchain.KINDS.values()
                for role, name in kind.programs.items()}
-    changed = rewrite_build_paths(
+    rewrite_build_paths(
         tree,
         # Longest names first, so that "clang++" is not rewritten as "clang" + "++".
         replacements=[(f"{paths['toolchain']}/{name}", generic[name]) for name in sorted(generic, key=len, reverse=True)]
@@ -75,7 +75,8 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
         + [(paths["deps"], INSTALL_PREFIX), (paths["source"], INSTALL_PREFIX)],
         drop_patterns=[RUNPATH_FLAG])
     epoch = ctx.project.source_date_epoch
-    recompile(compiler, tree, [p for p in changed + pip_changed if p.suffix == ".py"], epoch, levels=(0, 1, 2))
+    # This covers the .py files rewritten above: sysconfig data and ensurepip.
+    compile_standard_library(compiler, tree, tree / "lib" / job.stdlib_dir, epoch)
     # ensurepip's pip compiled its .pyc files under `make install`'s DESTDIR and
     # recorded that staging path as their source file name; compile them again.
     site_packages = tree / "lib" / job.stdlib_dir / "site-packages"
@@ -259,7 +260,26 @@ def refresh_records(tree: Path, changed: list[Path]) -> None:
         record.write_bytes(b"".join(lines))
 
 
-def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: tuple[int, ...]) -> None:
+# What make install leaves uncompiled: test inputs whose syntax is invalid on
+# purpose (lib2to3's up to 3.12), and site-packages, compiled on its own.
+UNCOMPILED_STDLIB = r"bad_coding|badsyntax|site-packages|lib2to3/tests/data"
+
+
+def compile_standard_library(python: Path, tree: Path, stdlib: Path, epoch: int) -> None:
+    """Byte-compile the whole standard library again, in one process.
+
+    make install compiles it with a pool of worker processes (compileall -j0),
+    and marshal's output depends on what the same process compiled before
+    (CPython gh-129724: whether a string shared with an earlier module gets
+    FLAG_REF), so which worker took which file changed a .pyc's bytes from
+    one build to the next. One process walking compileall's sorted order
+    writes the same bytes every time, whatever the machine's core count.
+    """
+    recompile(python, tree, [stdlib], epoch, levels=(0, 1, 2), exclude=UNCOMPILED_STDLIB)
+
+
+def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: tuple[int, ...],
+              exclude: str | None = None) -> None:
     """Byte-compile modules with `python` (the tree's own interpreter, or the same
     release for this machine), at the optimisation levels make install used
     for them (the stdlib: all three; pip: 0), recording paths under /install.
@@ -273,7 +293,8 @@ def recompile(python: Path, tree: Path, files: list[Path], epoch: int, levels: t
     # _distutils_hack from one, and the import's own .pyc (naming the build
     # path) would look current to compileall and be kept.
     argv = [str(python), "-I", "-S", "-m", "compileall", "-q",
-            *(f"-o{level}" for level in levels), "-s", str(tree), "-p", INSTALL_PREFIX, *map(str, files)]
+            *(f"-o{level}" for level in levels), *(["-x", exclude] if exclude else []),
+            "-s", str(tree), "-p", INSTALL_PREFIX, *map(str, files)]
     result = subprocess.run(argv, capture_output=True, text=True,
                             env={"PATH": "/usr/bin:/bin", "SOURCE_DATE_EPOCH": str(epoch)})
     if result.returncode != 0:

@@ -137,6 +137,39 @@ def test_bytecode_is_compiled_again_for_the_install_prefix_and_by_hash(tmp_path)
     assert importlib.util.source_hash(b"VALUE = 1\n") == data[8:16]
 
 
+def test_the_standard_library_is_compiled_again_in_one_process_in_sorted_order(tmp_path):
+    """make install's worker pool left bytes that depended on which worker
+    compiled what (a string an earlier module shared gets FLAG_REF on 3.13).
+    Every .pyc is written again, as one process compiling in sorted order
+    writes it; invalid-syntax test inputs and site-packages are left alone."""
+    tree = tmp_path / "python"
+    stdlib = tree / "lib" / "python3.13"
+    (stdlib / "test").mkdir(parents=True)
+    (stdlib / "site-packages").mkdir()
+    (stdlib / "a.py").write_text("import foo\n")
+    (stdlib / "b.py").write_text('a = {"foo", 2, 3}\n\ndef f():\n    b = {"foo", 2, 3}\n')
+    (stdlib / "test" / "badsyntax_future.py").write_text("def (:\n")
+    (stdlib / "site-packages" / "p.py").write_text("X = 1\n")
+    tag = sys.implementation.cache_tag
+    planted = {stdlib / "__pycache__" / f"{name}.{tag}{opt}.pyc" for name in ("a", "b") for opt in ("", ".opt-1", ".opt-2")}
+    for pyc in planted:
+        pyc.parent.mkdir(exist_ok=True)
+        pyc.write_bytes(b"written by another process")
+
+    relocate.compile_standard_library(Path(sys.executable), tree, stdlib, 1763683200)
+
+    assert set(stdlib.rglob("*.pyc")) == planted
+    reference = tmp_path / "reference"
+    shutil.copytree(stdlib, reference, ignore=shutil.ignore_patterns("__pycache__", "test", "site-packages"))
+    compile_in_order = ("import compileall, sys\n"
+                        "for path in sys.argv[1:]:\n"
+                        "    compileall.compile_file(path, quiet=1, ddir='/install/lib/python3.13', optimize=[0, 1, 2])\n")
+    subprocess.run([sys.executable, "-I", "-S", "-c", compile_in_order, "a.py", "b.py"], cwd=reference, check=True,
+                   env={"SOURCE_DATE_EPOCH": "1763683200"})
+    for pyc in planted:
+        assert pyc.read_bytes() == (reference / "__pycache__" / pyc.name).read_bytes(), pyc.name
+
+
 def test_a_module_a_pth_file_imports_is_compiled_for_the_install_prefix_too(tmp_path):
     """3.11's setuptools ships a .pth that imports _distutils_hack at every
     start: the compiling interpreter must not import it (and write its own
