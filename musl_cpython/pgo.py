@@ -31,7 +31,7 @@ import zstandard
 
 from . import cache, cpython, emulation
 from .archives import safe_extract, write_archive
-from .context import Context
+from .context import Context, publishing
 from .cpython import Job
 from .errors import BuildError, UsageError
 from .names import ArchiveName
@@ -112,6 +112,14 @@ def obtain(ctx: Context, job: Job, given: Path | None = None) -> Profile:
             if not entry.path.is_dir():
                 with entry.publish() as staging:
                     shutil.copyfile(profile.path, staging / FILE)
+            elif sha256_file(entry.path / FILE) != profile.sha256:
+                # Two trainings for one key give different counts, so the cache
+                # may hold another profile for this very build; the one given
+                # is what the build must be compiled with (to rebuild a
+                # published archive's bytes), and it takes the cached one's place.
+                with publishing(entry.path / FILE) as replacement:
+                    shutil.copyfile(profile.path, replacement)
+                detail(f"PGO profile given replaces the cached one for key {key[:16]}")
         detail(f"PGO profile given: {given.name} (key {key[:16]})")
         return load(entry.path / FILE)
     if entry.found(f"PGO profile for CPython {job.version}"):

@@ -275,12 +275,12 @@ def test_a_collected_profile_is_restored_into_another_tree_and_used(gcc, tmp_pat
     assert result.returncode == 0, result.stderr
 
 
-def write_profile(path, key="k" * 64, fmt=1):
+def write_profile(path, key="k" * 64, fmt=1, files=0):
     import io
     import tarfile
 
     import zstandard
-    manifest = json.dumps({"key": key, "format": fmt, "files": 0, "python": "3.13.15"}).encode()
+    manifest = json.dumps({"key": key, "format": fmt, "files": files, "python": "3.13.15"}).encode()
     raw = io.BytesIO()
     with zstandard.ZstdCompressor().stream_writer(raw, closefd=False) as stream, \
             tarfile.open(fileobj=stream, mode="w|") as tar:
@@ -347,6 +347,19 @@ def test_a_given_profile_joins_the_cache_and_is_reused(ctx, tools, tmp_path):
     given.unlink()
     again = pgo.obtain(ctx, job)  # no training: the cache has it
     assert again.path == first.path and again.sha256 == first.sha256
+
+
+def test_a_given_profile_is_used_where_the_cache_holds_another_for_the_same_key(ctx, tools, tmp_path):
+    """Two trainings for one key give different counts: rebuilding a published
+    archive must use the profile it carries, not one this machine trained."""
+    from musl_cpython import pgo
+    job = small_job(tools)
+    key = pgo.key_for(ctx, job)
+    trained_here = pgo.obtain(ctx, job, write_profile(tmp_path / "here-pgo-profile.tar.zst", key=key, files=1))
+    published = write_profile(tmp_path / "published-pgo-profile.tar.zst", key=key, files=2)
+    used = pgo.obtain(ctx, job, published)
+    assert used.sha256 == pgo.load(published).sha256 != trained_here.sha256
+    assert pgo.obtain(ctx, job).sha256 == used.sha256  # and the cache now holds it
 
 
 def test_an_interrupted_training_leaves_no_profile(ctx, tools, monkeypatch):
