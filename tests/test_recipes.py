@@ -166,7 +166,8 @@ def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
     # pgo: 3.10 and later; built-in modules: 3.11 and later; the allocator: 3.13 and later.
     assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter", "memory-routines")
     folded = recipe.with_options(("static-interpreter",))
-    assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)",) and folded.enabled_options == ("static-interpreter",)
+    assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)", "LINK_PYTHON_DEPS=$(LIBRARY_OBJS)",
+                           "PYTHON_FOR_BUILD_DEPS=$(BUILDPYTHON) $(LIBRARY_DEPS)") and folded.enabled_options == ("static-interpreter",)
     assert load_pythons()["3.9"].with_options(("static-interpreter",)).make == ("BLDLIBRARY=$(LIBRARY_OBJS)",)
     assert recipe.with_options(()).make == ()
 
