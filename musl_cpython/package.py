@@ -57,10 +57,13 @@ def write_distributions(ctx: Context, job: Job, python: BuiltPython, work: Path,
     strip_symbols(stripped)
     trim_for_running(stripped / "lib" / job.stdlib_dir, job.recipe.stripped)
     # Compression is most of packaging's time; zlib and zstd release the GIL.
+    # Longest first (3.13 x86_64 on one core: zstd of the full archive 58 s,
+    # gzip of install_only 44 s, of the stripped one 8 s), so that two
+    # workers finish together instead of one waiting on the longest.
     with ThreadPoolExecutor(max_workers=max(1, min(3, ctx.jobs))) as pool:
+        full_write = pool.submit(write_archive, full.parent, "python", full_name, epoch, first=("python/PYTHON.json",))
         writes = [pool.submit(write_archive, tree.parent, "python", install_only, epoch),
-                  pool.submit(write_archive, stripped.parent, "python", stripped_name, epoch),
-                  pool.submit(write_archive, full.parent, "python", full_name, epoch, first=("python/PYTHON.json",))]
+                  pool.submit(write_archive, stripped.parent, "python", stripped_name, epoch), full_write]
         return [write.result() for write in writes]
 
 
