@@ -18,6 +18,7 @@ in front of ./python, where a native build has $(RUNSHARED).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import json
 import shlex
@@ -43,7 +44,15 @@ MANIFEST = "profile/PROFILE.json"
 FORMAT = 1
 # What the training run gets besides the build's environment: a fixed hash
 # seed, so that dict and set orders (and the paths they lead down) repeat.
+# (SOURCE_DATE_EPOCH, which every step has, seeds the test runner's random.)
 TRAINING_ENVIRONMENT = {"PYTHONHASHSEED": "0"}
+# The training's processes run with address randomisation off, so that
+# object addresses, and the hashes and orders that follow from them, repeat
+# from one training to the next (bench/trainings.py measured two trainings
+# 0.2 % of their counts apart with it, 0.04 % without). Best effort: a
+# container's seccomp profile may refuse it, and the training goes on.
+TRAINING_ADDRESS_LAYOUT = "fixed"
+ADDR_NO_RANDOMIZE = 0x0040000  # <linux/personality.h>
 STAMP = "profile-run-stamp"  # CPython's Makefile: the training has run
 # The instrumented build links without LTO. GCC instruments each object as
 # it compiles it, so the counts are the same either way, and an LTO link of
@@ -85,6 +94,7 @@ def key_for(ctx: Context, job: Job) -> str:
     the training task and its environment."""
     job = dataclasses.replace(job, profile=None)
     material = {"build": cpython.cache_material(ctx.project, job), "training": TRAINING_ENVIRONMENT,
+                "address_layout": TRAINING_ADDRESS_LAYOUT,
                 "task": job.recipe.environment.get("PROFILE_TASK", ""), "format": FORMAT,
                 "instrumented_link": INSTRUMENTED_LINK}
     if job.build_python:  # trained under emulation, whose version may decide what the tests do
@@ -140,21 +150,45 @@ def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
     with stage(f"PGO profile for CPython {job.version}: instrumented build and training"):
         tree = cpython.prepare(ctx, job, f"profile-{job.version}", TRAINING_ENVIRONMENT, purpose="profile")
         cpython.configure(job, tree)
-        if job.build_python:
-            log = _train_under_emulation(ctx, job, tree)
-        else:
-            log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables,
-                                              INSTRUMENTED_LINK])
+        with fixed_address_layout() as fixed:
+            detail("PGO: the training runs with address randomisation off" if fixed else
+                   "PGO: address randomisation stays on for the training (personality(ADDR_NO_RANDOMIZE) "
+                   "was refused here, as a container's seccomp profile does)")
+            if job.build_python:
+                log = _train_under_emulation(ctx, job, tree)
+            else:
+                log = tree.step(job, "training", ["make", f"-j{ctx.jobs}", STAMP, *tree.make_variables,
+                                                  INSTRUMENTED_LINK])
         counts = sorted(tree.src.rglob("*.gcda"))
         if not (tree.src / "Python" / "ceval.gcda").is_file():
             raise BuildError(f"CPython {job.version}: the training run wrote no profile for Python/ceval.c; "
                              f"its output is in {log}")
         manifest = {**describe(job), "key": key, "task": job.recipe.environment.get("PROFILE_TASK", ""),
-                    "training_environment": TRAINING_ENVIRONMENT}
+                    "training_environment": TRAINING_ENVIRONMENT,
+                    "address_layout": "fixed" if fixed else "randomised (personality refused)"}
         collect(tree.src, counts, manifest, dest, ctx.project.source_date_epoch)
         detail(f"{len(counts)} profile files, {dest.stat().st_size / 2**20:.1f} MiB")
         if not ctx.keep_work:
             shutil.rmtree(tree.work, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fixed_address_layout():
+    """While inside, programs this process starts (and theirs) run without
+    address randomisation: the personality flag is inherited across fork and
+    exec, and an exec lays out its address space by it. Yields whether the
+    kernel allowed it; this process's own layout, set when it started, does
+    not change, and its personality is restored on the way out."""
+    personality = ctypes.CDLL(None, use_errno=True).personality
+    personality.argtypes, personality.restype = [ctypes.c_ulong], ctypes.c_int
+    before = personality(0xFFFFFFFF)  # queries without changing
+    if before == -1 or personality(before | ADDR_NO_RANDOMIZE) == -1:
+        yield False
+        return
+    try:
+        yield personality(0xFFFFFFFF) & ADDR_NO_RANDOMIZE != 0
+    finally:
+        personality(before)
 
 
 def _train_under_emulation(ctx: Context, job: Job, tree: cpython.Prepared) -> Path:

@@ -371,3 +371,27 @@ def test_an_interrupted_training_leaves_no_profile(ctx, tools, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         pgo.obtain(ctx, small_job(tools))
     assert list((ctx.cache_dir / "profiles" / "x86_64").iterdir()) == []
+
+
+def _stack_mapping() -> str:
+    """Where a new process's stack is mapped (a fresh exec's address layout)."""
+    maps = subprocess.run(["cat", "/proc/self/maps"], capture_output=True, text=True, check=True).stdout
+    return next(line.split()[0] for line in maps.splitlines() if line.endswith("[stack]"))
+
+
+def test_the_training_runs_with_address_randomisation_off():
+    """Programs started inside fixed_address_layout() (the training's make and
+    everything under it) get the same address layout every time; this
+    process's personality is as it was afterwards."""
+    from musl_cpython import pgo
+    allowed = subprocess.run(["setarch", "--addr-no-randomize", "true"], capture_output=True, text=True)
+    if allowed.returncode != 0:
+        pytest.skip(f"this kernel or container refuses address randomisation off: {allowed.stderr.strip()}")
+    before = Path("/proc/self/personality").read_text()
+    with pgo.fixed_address_layout() as fixed:
+        assert fixed
+        inside = [_stack_mapping() for _ in range(3)]
+    assert len(set(inside)) == 1
+    assert Path("/proc/self/personality").read_text() == before
+    if not int(before, 16) & pgo.ADDR_NO_RANDOMIZE:  # (a test run under setarch -R has it off throughout)
+        assert len({_stack_mapping() for _ in range(3)}) > 1
