@@ -3,14 +3,21 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import REPO
-from .errors import BuildDirectoryBusy
+from .errors import BuildDirectoryBusy, UsageError
 from .recipes import Project, load_project
+
+
+# What configure, make, compiler flags and the loader's path lists cannot
+# take in the name of a directory builds run in: autoconf stops at a space
+# with "C compiler cannot create executables", and a colon splits a RUNPATH.
+UNBUILDABLE = re.compile(r"[\s:;$#'\"\\`*?\[\](){}<>|&!]")
 
 
 def default_cache_dir() -> Path:
@@ -34,6 +41,16 @@ class Context:
         self.cache_dir = Path(self.cache_dir).absolute()
         if self.sources_dir is not None:
             self.sources_dir = Path(self.sources_dir).absolute()
+
+    def check_buildable(self) -> None:
+        """Refuse, before any work, a build or cache directory that the
+        builds in it could not use (dependencies build in the cache, CPython
+        in the build directory)."""
+        for option, path in (("--build-dir", self.build_dir), ("--cache-dir", self.cache_dir)):
+            found = dict.fromkeys("whitespace" if c.isspace() else repr(c) for c in UNBUILDABLE.findall(str(path)))
+            if found:
+                raise UsageError(f"{option} {path}: builds run configure and make in it, which cannot take "
+                                 f"{', '.join(found)} in a directory name; choose a path without")
 
     @property
     def logs(self) -> Path:

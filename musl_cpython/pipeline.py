@@ -80,6 +80,7 @@ def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = Tru
     `add_options` and `remove_options` name build options ([options] in the
     recipes); `profile` is a PGO profile (or a full archive carrying one) to
     compile with instead of training."""
+    ctx.check_buildable()
     with ctx.exclusive():
         return _build(ctx, spec, arch, out_dir.absolute(), network, backend, verify_archives,
                       tuple(add_options), tuple(remove_options), profile)

@@ -72,3 +72,16 @@ def test_a_build_directory_serves_one_run_at_a_time(ctx):
         assert e.value.exit_code == 2
     with ctx.exclusive():  # released
         pass
+
+
+@pytest.mark.parametrize("option", ["--build-dir", "--cache-dir"])
+def test_a_directory_builds_cannot_run_in_is_refused_before_any_work(option, tmp_path):
+    """configure stops at a space in its directory ("C compiler cannot create
+    executables", an hour into a cold build), and a colon splits RUNPATHs:
+    say so at once, with exit code 2, and create nothing."""
+    where = tmp_path / "with space"
+    result = subprocess.run([sys.executable, REPO / "build.py", "build", "--no-verify", option, where],
+                            capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert f"{option} {where}: builds run configure and make in it, which cannot take whitespace" in result.stderr
+    assert not where.exists()
