@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import pipeline
 from .context import Context
-from .errors import BuildError, SourceUnavailable, StepFailed
+from .errors import BuildError, SourceUnavailable, StepFailed, UsageError
 from .recipes import load_pythons, load_targets, python_for, target_for
 from .steps import say
 
@@ -49,11 +49,26 @@ def entries(python_spec: str = "all", arch_spec: str = "all") -> list[dict]:
             for variant, abi_flag in variants.items():
                 out.append({"python": releases[0].version + abi_flag, "minor": recipe.minor, "arch": arch,
                             "variant": variant, "triple": target.triple,
+                            "options": " ".join(f"--with {name}" for name in release_options(recipe, target, variant)),
                             "docker_platform": target.docker_platform, "runner": target.runner,
                             # Alpine on a runner of the arch itself (its GCC builds natively);
                             # zig's cross build elsewhere.
                             "backend": "container" if RUNNER_MACHINES.get(target.runner) == arch else "host"})
     return out
+
+
+def release_options(recipe, target, variant: str) -> list[str]:
+    """The target's release_options that a build of this version and variant
+    accepts by name (PGO: from 3.10, and not for the debug variant)."""
+    variants = (variant,) if variant else ()
+    accepted = []
+    for name in target.release_options:
+        try:
+            recipe.choose_options(target.arch, add=(*variants, name))
+        except UsageError:
+            continue
+        accepted.append(name)
+    return accepted
 
 
 @dataclass

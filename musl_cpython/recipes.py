@@ -77,6 +77,10 @@ class Target:
     # arch (the oldest supported musl's, pinned by sha256).
     cross_gcc: str = ""
     musl_dev_deb_sha256: str = ""
+    # Build options the release workflow asks for by name for this target
+    # (build --with NAME), where a version and variant take them: what its
+    # published archives have beyond a local build's defaults.
+    release_options: tuple[str, ...] = ()
     # Variables every command of a zig build gets for this target only; @ZIG@ is zig.
     zig_environment: dict[str, str] = field(default_factory=dict)
     # Where Debian has no package of the oldest supported musl for this arch:

@@ -52,3 +52,23 @@ def test_summary_table():
         "3.13.15  x86_64  ok                  59.8          17.9     99 passed, 0 failed, 0 skipped (3 archives)",
         "3.12     x86_64  source unavailable  -             -        -",
     ]
+
+
+def test_a_targets_release_options_go_to_the_jobs_whose_builds_take_them():
+    """--with NAME goes only where the build accepts it by name (PGO from 3.10,
+    never with the debug variant), so no release job asks for what its build refuses."""
+    import dataclasses
+    armv7 = dataclasses.replace(load_targets()["armv7"], release_options=("pgo",))
+    pythons = load_pythons()
+    assert matrix.release_options(pythons["3.13"], armv7, "") == ["pgo"]
+    assert matrix.release_options(pythons["3.13"], armv7, "freethreaded") == ["pgo"]
+    assert matrix.release_options(pythons["3.13"], armv7, "debug") == []
+    assert matrix.release_options(pythons["3.9"], armv7, "") == []
+    for entry in matrix.entries():
+        target = load_targets()[entry["arch"]]
+        assert entry["options"] == " ".join(
+            f"--with {name}" for name in matrix.release_options(pythons[entry["minor"]], target, entry["variant"]))
+        if "pgo" in target.release_options and entry["backend"] == "host":
+            assert target.cross_gcc, f"{entry['arch']}: a PGO cross build needs cross_gcc"
+    workflow = (REPO / ".github" / "workflows" / "release.yml").read_text()
+    assert workflow.count('--out dist ${{ matrix.options }}') == 2  # the Alpine build and the cross build
