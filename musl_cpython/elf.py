@@ -36,6 +36,7 @@ class RunpathSlot:
 class ElfInfo:
     path: Path
     interp: str | None = None  # PT_INTERP
+    position_independent: bool = False  # ET_DYN: a shared object, or an executable linked as PIE
     needed: tuple[str, ...] = ()
     soname: str | None = None
     runpath: tuple[str, ...] = ()
@@ -92,7 +93,7 @@ def read(path: Path, symbols: bool = False) -> ElfInfo:
 
 
 def _read(elf: ELFFile, path: Path, symbols: bool) -> ElfInfo:
-    facts: dict = {"path": path}
+    facts: dict = {"path": path, "position_independent": elf.header["e_type"] == "ET_DYN"}
     for segment in elf.iter_segments():
         kind = segment["p_type"]
         if kind == "PT_INTERP":

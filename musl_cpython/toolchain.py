@@ -81,6 +81,8 @@ class Kind:
     host_tools: dict[str, str]  # program -> package that has it; {cross_gcc} as in version_commands
     install_command: str  # how to install host_tools' packages
     link_first: tuple[str, ...] = ()  # link flags before the project's
+    # Link flags for executables only: a -shared, -r or -static link goes without.
+    executable_link: tuple[str, ...] = ()
     runs_zig: bool = False  # the wrappers run zig, which needs its cache directories
     reads_zig_lib: bool = False  # compiles with zig's headers (zig's directory is mapped away)
     answers_multiarch: bool = False  # `cc --print-multiarch` answers the musl platform triplet
@@ -105,7 +107,14 @@ KINDS = {
         # its own libc and runtime objects for the CPU it is given.
         compilers={"cc": "@ZIG@ cc -target {zig_target}{cpu}", "cxx": "@ZIG@ c++ -target {zig_target}{cpu}"},
         tools={"ar": ("zig's ar (an LLVM ar)", "@ZIG@ ar"), "ranlib": ("zig's ranlib (an LLVM ranlib)", "@ZIG@ ranlib")},
-        link_first=("-dynamic",), runs_zig=True, reads_zig_lib=True, takes_target_environment=True),
+        link_first=("-dynamic",), runs_zig=True, reads_zig_lib=True, takes_target_environment=True,
+        # zig links executables position-dependent unless told (GCC's Debian
+        # and Alpine builds default to PIE). Besides giving up address
+        # randomisation, such an executable takes copy relocations of musl's
+        # data, and zig's libc stub gives those objects one address: on armv7
+        # the static interpreter (LTO) read environ back as __progname and
+        # crashed before main; i686 and riscv64 link the same way.
+        executable_link=("-pie",)),
     "native": Kind(
         name="native", through="the host's own compiler", flags="native_toolchain", host_tools=NATIVE_HOST_TOOLS,
         install_command="apk add {packages} (Dockerfile.alpine does)",
@@ -291,7 +300,7 @@ def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, s
     for role, command in kind.compilers.items():
         out[kind.programs[role]] = _TEMPLATES.get_template("compiler.sh.j2").render(
             what="C compiler" if role == "cc" else "C++ compiler", kind=kind, target=target, link=link,
-            compiler=command.format(**fields))
+            executable=" ".join(kind.executable_link), compiler=command.format(**fields))
     for role, (what, command) in kind.tools.items():
         out[kind.programs[role]] = _TEMPLATES.get_template("tool.sh.j2").render(
             what=what, kind=kind, tool=command.format(**fields))

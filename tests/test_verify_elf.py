@@ -116,3 +116,8 @@ def test_symbol_newer_than_the_oldest_musl(compile_c, tree, musl_exports):
     found = failures(tree, musl_exports)
     assert set(found) == {"elf.symbols"}
     assert "bin/newer: preadv2" in found["elf.symbols"]
+
+
+def test_position_dependent_executable(compile_c, tree, musl_exports):
+    good_program(compile_c, tree, "-no-pie")
+    assert failures(tree, musl_exports) == {"elf.pie": "bin/python3"}

@@ -62,6 +62,10 @@ RULES = {
     "elf.relro": ("RELRO", lambda tree, target: [tree.rel(f) for f in tree.files if not f.has_relro]),
     "elf.bind_now": ("BIND_NOW", lambda tree, target: [tree.rel(f) for f in tree.files if not f.bind_now]),
     "elf.textrel": ("no TEXTREL", lambda tree, target: [tree.rel(f) for f in tree.files if f.textrel]),
+    # Address randomisation; and a position-dependent executable takes copy
+    # relocations of musl's data, which zig's libc stub gives one address.
+    "elf.pie": ("executables are position-independent (PIE)", lambda tree, target: [
+        tree.rel(f) for f in tree.files if f.interp is not None and not f.position_independent]),
     "elf.symbols": ("undefined symbols resolve against musl {musl} or bundled libraries", lambda tree, target: [
         f"{tree.rel(f)}: {', '.join(sorted(f.undefined - tree.provided)[:8])}" for f in tree.files
         if f.undefined - tree.provided]),
