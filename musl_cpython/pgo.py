@@ -88,7 +88,7 @@ def describe(job: Job) -> dict:
             "options": list(job.recipe.enabled_options)}
 
 
-def key_for(ctx: Context, job: Job) -> str:
+def _key_material(ctx: Context, job: Job) -> dict:
     """Everything the counts depend on: the build's own inputs (release pin,
     patches, configure options, compiler identity, target, dependency keys),
     the training task and its environment."""
@@ -99,7 +99,22 @@ def key_for(ctx: Context, job: Job) -> str:
                 "instrumented_link": INSTRUMENTED_LINK}
     if job.build_python:  # trained under emulation, whose version may decide what the tests do
         material["emulator"] = emulation.emulator_version(job.target)
-    return cache.key_of(material)
+    return material
+
+
+def key_for(ctx: Context, job: Job) -> str:
+    return cache.key_of(_key_material(ctx, job))
+
+
+def key_parts(ctx: Context, job: Job) -> dict[str, str]:
+    """A digest of each part of the key (each dependency's on its own), which
+    PROFILE.json keeps, so that a profile refused for another key can be
+    told what differs."""
+    material = _key_material(ctx, job)
+    build = dict(material.pop("build"))
+    parts = {**build, **{f"depends.{name}": key for name, key in build.pop("depends").items()}, **material}
+    parts.pop("depends", None)
+    return {name: cache.key_of(value)[:16] for name, value in sorted(parts.items())}
 
 
 def dist_name(job: Job, build_tag: str) -> str:
@@ -118,7 +133,8 @@ def obtain(ctx: Context, job: Job, given: Path | None = None) -> Profile:
             profile = load(given, Path(tmp))
             if profile.key != key:
                 raise UsageError(f"{given}: a PGO profile for {_words(profile.manifest)} (key {profile.key[:16]}); "
-                                 f"this build needs one for {_words(describe(job))} (key {key[:16]})")
+                                 f"this build needs one for {_words(describe(job))} (key {key[:16]})"
+                                 + _differing_parts(profile.manifest, key_parts(ctx, job)))
             if not entry.path.is_dir():
                 with entry.publish() as staging:
                     shutil.copyfile(profile.path, staging / FILE)
@@ -137,6 +153,15 @@ def obtain(ctx: Context, job: Job, given: Path | None = None) -> Profile:
     with entry.publish() as staging:
         train(ctx, job, key, staging / FILE)
     return load(entry.path / FILE)
+
+
+def _differing_parts(manifest: dict, needed: dict[str, str]) -> str:
+    """Which parts of the key differ, where the profile records its parts."""
+    given = manifest.get("key_parts")
+    if not isinstance(given, dict):
+        return ""
+    differing = sorted(name for name in set(given) | set(needed) if given.get(name) != needed.get(name))
+    return f"; they differ in {', '.join(differing)}" if differing else ""
 
 
 def _words(manifest: dict) -> str:
@@ -163,7 +188,8 @@ def train(ctx: Context, job: Job, key: str, dest: Path) -> None:
         if not (tree.src / "Python" / "ceval.gcda").is_file():
             raise BuildError(f"CPython {job.version}: the training run wrote no profile for Python/ceval.c; "
                              f"its output is in {log}")
-        manifest = {**describe(job), "key": key, "task": job.recipe.environment.get("PROFILE_TASK", ""),
+        manifest = {**describe(job), "key": key, "key_parts": key_parts(ctx, job),
+                    "task": job.recipe.environment.get("PROFILE_TASK", ""),
                     "training_environment": TRAINING_ENVIRONMENT,
                     "address_layout": "fixed" if fixed else "randomised (personality refused)"}
         collect(tree.src, counts, manifest, dest, ctx.project.source_date_epoch)

@@ -275,12 +275,12 @@ def test_a_collected_profile_is_restored_into_another_tree_and_used(gcc, tmp_pat
     assert result.returncode == 0, result.stderr
 
 
-def write_profile(path, key="k" * 64, fmt=1, files=0):
+def write_profile(path, key="k" * 64, fmt=1, files=0, **more):
     import io
     import tarfile
 
     import zstandard
-    manifest = json.dumps({"key": key, "format": fmt, "files": files, "python": "3.13.15"}).encode()
+    manifest = json.dumps({"key": key, "format": fmt, "files": files, "python": "3.13.15", **more}).encode()
     raw = io.BytesIO()
     with zstandard.ZstdCompressor().stream_writer(raw, closefd=False) as stream, \
             tarfile.open(fileobj=stream, mode="w|") as tar:
@@ -337,6 +337,23 @@ def test_a_profile_for_another_build_names_both_keys(ctx, tools, tmp_path):
     assert f"(key {'0' * 16})" in str(e.value) and f"(key {pgo.key_for(ctx, job)[:16]})" in str(e.value)
     assert "this build needs one for CPython 3.13.15 for x86_64-unknown-linux-musl" in str(e.value)
     assert not (ctx.cache_dir / "profiles").exists() or not any((ctx.cache_dir / "profiles").rglob("*.tar.zst"))
+
+
+def test_a_refused_profile_that_records_its_key_parts_is_told_which_differ(ctx, tools, tmp_path):
+    """The same build with another zlib build: the words are the same, the key says what differs."""
+    import dataclasses
+
+    from musl_cpython import pgo
+    from musl_cpython.errors import UsageError
+    job = small_job(tools)
+    zlib = dataclasses.replace(job.dependencies["zlib"], key="z" * 64)
+    other = dataclasses.replace(job, dependencies={"zlib": zlib})
+    given = write_profile(tmp_path / "given-pgo-profile.tar.zst", key=pgo.key_for(ctx, other),
+                          key_parts=pgo.key_parts(ctx, other))
+    with pytest.raises(UsageError) as e:
+        pgo.obtain(ctx, job, given)
+    assert str(e.value).endswith("; they differ in depends.zlib") and "\n" not in str(e.value)
+    assert set(pgo.key_parts(ctx, job)) >= {"sources", "patches", "configure", "toolchain", "task", "depends.zlib"}
 
 
 def test_a_given_profile_joins_the_cache_and_is_reused(ctx, tools, tmp_path):
