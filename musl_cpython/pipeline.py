@@ -51,19 +51,15 @@ def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) ->
     the executable must export (memory-routines, process-allocator) is left
     out where CPython would link with zig, which cannot export them (an
     x86_64 build without PGO); asked for by name there, it is an error
-    (_build_here). A cross build keeps PGO only when it is asked for by name,
-    and only for a target with a profiling cross compiler."""
+    (_build_here). A cross build asks for PGO by name (choose_options), and
+    has it only for a target with a profiling cross compiler."""
     names = base.choose_options(target.arch, add, remove)
     cross_pgo = "pgo" in add and platform.machine() != target.arch
     if cross_pgo and not target.cross_gcc:
         raise UsageError(f"build option 'pgo': a PGO build for {target.arch} on this {platform.machine()} machine "
                          f"needs a profiling cross compiler, and recipes/targets/{target.arch}.toml names none "
                          f"(cross_gcc); builds for {target.arch} here are LTO only")
-
-    def folded(chosen) -> PythonRecipe:
-        return dataclasses.replace(base.with_options(chosen), trains_under_emulation=cross_pgo)
-
-    recipe = folded(names)
+    recipe = base.with_options(names)
     links_with_zig = toolchain.cpython_kind(target, recipe.profile_guided(target.arch)).name == "zig"
     left_out = [name for name in names
                 if links_with_zig and base.options[name].executable_objects and name not in add]
@@ -71,7 +67,7 @@ def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) ->
         return recipe
     detail(f"left out by default: {', '.join(left_out)} (CPython {base.minor} for {target.arch} links with zig here, "
            "which cannot export their functions from the executable)")
-    return folded(tuple(name for name in names if name not in left_out))
+    return base.with_options(tuple(name for name in names if name not in left_out))
 
 
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",

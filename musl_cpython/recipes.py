@@ -201,14 +201,14 @@ class PythonRecipe:
     enabled_options: tuple[str, ...] = field(default=(), metadata={"internal": True})
     executable_objects: tuple[str, ...] = field(default=(), metadata={"internal": True})  # from its options
     builtin_modules: dict[str, str] = field(default_factory=dict, metadata={"internal": True})  # from its options
-    # A cross build that keeps PGO, because it was asked for by name: the
-    # training runs the instrumented interpreter under emulation (pgo.py).
-    trains_under_emulation: bool = field(default=False, metadata={"internal": True})
 
     def choose_options(self, arch: str, add=(), remove=()) -> tuple[str, ...]:
-        """The options a build of this recipe for `arch` has: the defaults that
-        apply, plus `add`, minus `remove`. Naming an unknown option, or asking
-        for one that cannot apply to this version or arch, is an error."""
+        """The options a build of this recipe for `arch` here has: the defaults
+        that apply, plus `add`, minus `remove`. Naming an unknown option, or
+        asking for one that cannot apply to this version or arch, is an error.
+        A cross build has PGO only when it is asked for by name: its training
+        runs the instrumented interpreter under qemu, which takes most of an
+        hour."""
         for name in (*add, *remove):
             if name not in self.options:
                 raise UsageError(f"unknown build option {name!r}; options for Python {self.minor}: "
@@ -223,8 +223,10 @@ class PythonRecipe:
                          f"arches {', '.join(option.arches)}" if option.arches else ""]
                 raise UsageError(f"build option {name!r} does not apply to Python {self.minor} for {arch}; it "
                                  f"applies to {' on '.join(w for w in where if w)}")
+        cross = platform.machine() != arch
         chosen = [name for name, option in self.options.items()
-                  if name not in remove and (name in add or (option.default and option.applies(self.minor, arch)))]
+                  if name not in remove and (name in add or (option.default and option.applies(self.minor, arch)
+                                                             and not (cross and name == "pgo")))]
         excluded = {other for name in chosen for other in self.options[name].excludes}
         return tuple(name for name in chosen if name not in excluded)
 
@@ -245,13 +247,7 @@ class PythonRecipe:
                                    enabled_options=tuple(names))
 
     def configure_for(self, arch: str) -> tuple[str, ...]:
-        arguments = (*self.configure, *self.arch_configure.get(arch, ()))
-        if platform.machine() != arch and "--enable-optimizations" in arguments and not self.trains_under_emulation:
-            # PGO trains the instrumented interpreter; a cross build runs it
-            # under qemu only when asked (build --with pgo), since the training
-            # then takes most of an hour.
-            arguments = (*arguments, "--disable-optimizations")
-        return arguments
+        return (*self.configure, *self.arch_configure.get(arch, ()))
 
     @property
     def abiflags(self) -> str:
