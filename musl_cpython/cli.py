@@ -11,7 +11,8 @@ from pathlib import Path
 from . import REPO, container, matrix, pipeline, release, reproduce, sources, stdlib_tests, verify
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed, UsageError
-from .recipes import dependency_closure, load_dependencies, load_pythons, load_targets, python_for, target_for
+from .python_recipes import load_pythons, python_for
+from .recipes import dependency_closure, load_dependencies, load_targets, target_for
 from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 

@@ -21,7 +21,8 @@ from . import archives, cache, elf, sources
 from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
-from .recipes import RESOURCES, PythonRecipe, PythonRelease, Target
+from .python_recipes import RESOURCES, PythonRecipe, PythonRelease
+from .recipes import Target
 from .steps import detail, run, stage
 from .toolchain import Toolchain, build_triplet, write_script
 

@@ -13,7 +13,8 @@ from pathlib import Path
 from . import pipeline
 from .context import Context
 from .errors import BuildError, SourceUnavailable, StepFailed, UsageError
-from .recipes import load_pythons, load_targets, python_for, target_for
+from .python_recipes import load_pythons, python_for
+from .recipes import load_targets, target_for
 from .steps import say
 
 

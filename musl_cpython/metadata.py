@@ -14,7 +14,8 @@ from .context import Context
 from .cpython import BuiltPython, Job
 from .dependencies import BuiltDependency
 from .errors import BuildError
-from .recipes import PythonRecipe, SourceFile, Target
+from .python_recipes import PythonRecipe
+from .recipes import SourceFile, Target
 
 # python-build-standalone's PYTHON.json schema version whose names we follow.
 SCHEMA_VERSION = "8"

@@ -15,7 +15,8 @@ from .context import Context
 from .cpython import BuiltPython, Job
 from .errors import BuildError
 from .names import ArchiveName
-from .recipes import PythonRecipe, Target
+from .python_recipes import PythonRecipe
+from .recipes import Target
 
 
 def archive_names(recipe: PythonRecipe, version: str, target: Target, build_tag: str) -> list[ArchiveName]:

@@ -15,8 +15,8 @@ from . import (cache, code_identity, container, cpython, dependencies, package, 
 from .context import Context, publishing
 from .cpython import BuiltPython, Job
 from .errors import SourceUnavailable, UsageError
-from .recipes import (PythonRecipe, PythonRelease, Target, dependency_closure, load_dependencies, python_for,
-                      split_abiflags, target_for)
+from .python_recipes import PythonRecipe, PythonRelease, python_for, split_abiflags
+from .recipes import Target, dependency_closure, load_dependencies, target_for
 from .steps import detail, stage
 
 

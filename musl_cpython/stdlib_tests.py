@@ -25,7 +25,8 @@ from .archives import safe_extract, tree_in
 from .context import Context
 from .errors import BuildError, UsageError
 from .names import ArchiveName, NotAnArchiveName
-from .recipes import load_pythons, target_for_triple
+from .python_recipes import load_pythons
+from .recipes import target_for_triple
 from .steps import detail
 
 

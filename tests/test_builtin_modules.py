@@ -14,7 +14,8 @@ from conftest import keyed_job, pinned_source
 
 from musl_cpython import cpython
 from musl_cpython.errors import BuildError, UsageError
-from musl_cpython.recipes import load_project, load_pythons, load_targets
+from musl_cpython.python_recipes import load_pythons
+from musl_cpython.recipes import load_project, load_targets
 
 OPTION = "builtin-modules"
 RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases

@@ -5,7 +5,7 @@ import pytest
 
 from musl_cpython import cpython
 from musl_cpython.errors import BuildError
-from musl_cpython.recipes import load_pythons
+from musl_cpython.python_recipes import load_pythons
 
 
 @pytest.mark.parametrize("path", ["/b", "/work/main/build/work/x86_64/cpython-3.13.15/sysroot/prefix/lib"])

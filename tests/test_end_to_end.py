@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 
 from musl_cpython import REPO, elf
 from musl_cpython.archives import safe_extract
-from musl_cpython.recipes import load_pythons
+from musl_cpython.python_recipes import load_pythons
 from musl_cpython.verify.checks import CATALOGUE
 
 pytestmark = pytest.mark.e2e

@@ -3,7 +3,8 @@ import subprocess
 import sys
 
 from musl_cpython import REPO, matrix
-from musl_cpython.recipes import load_pythons, load_targets
+from musl_cpython.python_recipes import load_pythons
+from musl_cpython.recipes import load_targets
 
 
 def test_matrix_json_drives_ci():

@@ -22,7 +22,8 @@ from conftest import keyed_job, object_symbols
 from musl_cpython import cpython, emulation, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
-from musl_cpython.recipes import RESOURCES, load_project, load_pythons, load_targets, target_for
+from musl_cpython.python_recipes import RESOURCES, load_pythons
+from musl_cpython.recipes import load_project, load_targets, target_for
 
 TARGETS = load_targets()
 CHECK = Path(__file__).parent / "fixtures" / "memory_routines_check.c"

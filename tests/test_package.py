@@ -64,7 +64,7 @@ def test_zstd_archives_are_deterministic_and_lead_with_the_named_member(tmp_path
 
 def test_stripped_tree_leaves_out_the_test_suite_its_extension_modules_and_optimised_bytecode(tmp_path):
     from musl_cpython.package import trim_for_running
-    from musl_cpython.recipes import python_for
+    from musl_cpython.python_recipes import python_for
     stdlib = tmp_path / "lib" / "python3.13"
     for relative in ("test/test_os.py", "idlelib/idle_test/test_x.py", "idlelib/editor.py", "tkinter/ttk.py",
                      "turtle.py", "json/__init__.py",

@@ -8,7 +8,7 @@ import pytest
 from conftest import pinned_source
 
 from musl_cpython import cpython
-from musl_cpython.recipes import load_pythons
+from musl_cpython.python_recipes import load_pythons
 
 RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases]
 

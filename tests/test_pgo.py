@@ -10,7 +10,8 @@ import pytest
 
 from musl_cpython import elf, emulation, metadata, musl, pgo, toolchain
 from musl_cpython.context import Context, default_cache_dir
-from musl_cpython.recipes import load_targets, python_for, target_for
+from musl_cpython.python_recipes import python_for
+from musl_cpython.recipes import load_targets, target_for
 
 PROGRAM = (Path(__file__).parent / "fixtures" / "pgo_loop.c").read_text()
 

@@ -14,7 +14,8 @@ from conftest import keyed_job, object_symbols, pinned_source
 from musl_cpython import REPO, cpython, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool, UsageError
-from musl_cpython.recipes import load_project, load_pythons, target_for
+from musl_cpython.python_recipes import load_pythons
+from musl_cpython.recipes import load_project, target_for
 
 OPTION = "process-allocator"
 FAMILY = {"malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "memalign", "malloc_usable_size",

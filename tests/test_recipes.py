@@ -5,8 +5,8 @@ import pytest
 from musl_cpython import toolchain
 
 from musl_cpython.errors import UsageError
-from musl_cpython.recipes import (PATCHES, dependency_closure, load_dependencies, load_project,
-                                  load_pythons, load_targets, python_for, target_for)
+from musl_cpython.python_recipes import PATCHES, load_pythons, python_for
+from musl_cpython.recipes import dependency_closure, load_dependencies, load_project, load_targets, target_for
 
 SPDX = re.compile(r"^[A-Za-z0-9.+-]+$")
 
@@ -175,7 +175,7 @@ def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
 def test_an_unknown_or_inapplicable_option_is_a_usage_error(recipes_copy):
     import dataclasses
 
-    from musl_cpython.recipes import BuildOption
+    from musl_cpython.python_recipes import BuildOption
     recipe = load_pythons()["3.13"]
     with pytest.raises(UsageError, match="unknown build option 'turbo'; options for Python 3.13: pgo, static-interpreter"):
         recipe.choose_options("x86_64", add=("turbo",))

@@ -218,7 +218,7 @@ def test_the_pinned_pip_replaces_the_bundled_one_in_site_packages_and_ensurepip(
     import types
 
     from musl_cpython.context import Context
-    from musl_cpython.recipes import load_pythons
+    from musl_cpython.python_recipes import load_pythons
     tree = tmp_path / "python"
     subprocess.run([sys.executable, "-m", "venv", str(tree)], check=True)
     minor = f"{sys.version_info.major}.{sys.version_info.minor}"
@@ -260,7 +260,8 @@ def test_a_cross_builds_python_wrapper_is_found_from_what_build_info_records(tmp
     rewritten too: the wrapper must be where cpython.build_python writes it."""
     from musl_cpython import cpython, toolchain
     from musl_cpython.context import Context, default_cache_dir
-    from musl_cpython.recipes import python_for, target_for
+    from musl_cpython.python_recipes import python_for
+    from musl_cpython.recipes import target_for
     _, releases = python_for("3.13.15")
     ctx = Context(build_dir=tmp_path / "the build's own directory", cache_dir=default_cache_dir())
     recorded = toolchain.prepare(ctx, target_for("aarch64")).bin_dir  # build-info.json's "toolchain"

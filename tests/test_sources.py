@@ -142,7 +142,7 @@ def test_with_network_a_debian_pin_counts_only_if_the_pool_serves_it(ctx):
 def pinned_pips(tmp_path_factory):
     """Every pinned pip wheel, fetched from pip's package index into one private cache."""
     from musl_cpython.context import Context
-    from musl_cpython.recipes import load_pythons
+    from musl_cpython.python_recipes import load_pythons
     ctx = Context(build_dir=tmp_path_factory.mktemp("build"), cache_dir=tmp_path_factory.mktemp("cache"))
     return {minor: sources.fetch(ctx, recipe.pip, f"pip for {minor}")[1]
             for minor, recipe in load_pythons().items()}

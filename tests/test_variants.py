@@ -10,7 +10,8 @@ from musl_cpython import REPO, pipeline
 from musl_cpython.errors import UsageError
 from musl_cpython.names import ArchiveName
 from musl_cpython.package import archive_names
-from musl_cpython.recipes import load_pythons, split_abiflags, target_for
+from musl_cpython.python_recipes import load_pythons, split_abiflags
+from musl_cpython.recipes import target_for
 
 TAG = "20261201"
 

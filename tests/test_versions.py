@@ -14,7 +14,8 @@ import pytest
 from musl_cpython import REPO, musl, sources
 from musl_cpython.archives import safe_extract
 from musl_cpython.context import Context, default_cache_dir
-from musl_cpython.recipes import load_pythons, target_for
+from musl_cpython.python_recipes import load_pythons
+from musl_cpython.recipes import target_for
 
 # Also e2e, so that `-m "not e2e"` (which replaces the default `-m "not versions"`) leaves them out.
 pytestmark = [pytest.mark.versions, pytest.mark.e2e]

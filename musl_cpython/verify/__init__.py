@@ -22,7 +22,8 @@ from ..archives import safe_extract, tree_in
 from ..context import Context
 from ..errors import BuildError, EmulationUnavailable, UnsafeArchive, UsageError, VerificationCannotRun
 from ..names import ArchiveName, NotAnArchiveName
-from ..recipes import Target, load_pythons, load_targets, target_for_triple
+from ..python_recipes import load_pythons
+from ..recipes import Target, load_targets, target_for_triple
 from ..sources import sha256_file
 from ..steps import detail
 from . import host
