@@ -17,7 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archives, cache, elf, sources
+from . import archives, cache, executable_objects, sources, stdlib_modules
 from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
@@ -147,37 +147,12 @@ def cache_material(project, job: Job) -> dict:
         material["builtin_modules"] = sorted(recipe.builtin_modules)
     if recipe.executable_objects:  # only then, so builds without them keep their keys
         material["executable_objects"] = {
-            "flags": list(OBJECT_FLAGS),
+            "flags": list(executable_objects.OBJECT_FLAGS),
             "sources": {name: hashlib.sha256((RESOURCES / name).read_bytes()).hexdigest()
                         for name in recipe.executable_objects}}
     if job.profile is not None:
         material["profile"] = job.profile.sha256
     return material
-
-
-# How the executable's own objects are compiled, besides the target's flags:
-# they define the C library's functions, so the compiler must not assume it
-# may call them in their place.
-OBJECT_FLAGS = ("-O2", "-ffreestanding", "-fPIC")
-# What configure gives LINKFORSHARED on Linux, every version: the python
-# executable's extra link arguments. The objects are appended to it.
-LINKFORSHARED = "-Xlinker -export-dynamic"
-
-
-def compile_executable_objects(toolchain: Toolchain, names, directory: Path, env: dict[str, str],
-                               log: Path) -> list[Path]:
-    """Compile executable objects (files under resources/) with the target's
-    compiler. Each source is copied in first and compiled by its bare name,
-    so the object records no path of this checkout."""
-    directory.mkdir(parents=True, exist_ok=True)
-    objects = []
-    for name in names:
-        shutil.copyfile(RESOURCES / name, directory / name)
-        obj = directory / (Path(name).stem + ".o")
-        run(f"compile {name}", [toolchain.cc, *toolchain.cflags, *OBJECT_FLAGS, "-c", name, "-o", obj.name],
-            log=log, cwd=directory, env=env)
-        objects.append(obj)
-    return objects
 
 
 # Length of the build-time RUNPATH string in every ELF file CPython links.
@@ -219,62 +194,6 @@ def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> l
                                  f"{version}:\n{(result.stdout + result.stderr).strip()}")
         applied.append(f"patches/{name}")
     return applied
-
-
-def stdlib_rules(src: Path, version: str) -> dict[str, str]:
-    """Module -> its rule (sources and flags) in the release's Modules/Setup.stdlib.in (3.11+)."""
-    template = src / "Modules" / "Setup.stdlib.in"
-    if not template.is_file():
-        raise BuildError(f"CPython {version} has no Modules/Setup.stdlib.in to take built-in modules' rules from")
-    found = (re.fullmatch(r"@MODULE_\w+_TRUE@(\w+)\s+(.*)", line.strip()) for line in template.read_text().splitlines())
-    return {match.group(1): match.group(2).strip() for match in found if match}
-
-
-def setup_local(src: Path, modules, version: str) -> str:
-    """Modules/Setup.local building `modules` into libpython, each by the rule
-    the release's Modules/Setup.stdlib.in gives it. makesetup reads
-    Setup.local first and lets the first rule for a module win, so the
-    shared rule configure writes for it into Setup.stdlib is skipped."""
-    rules = stdlib_rules(src, version)
-    unknown = sorted(set(modules) - set(rules))
-    if unknown:
-        raise BuildError(f"CPython {version}: Modules/Setup.stdlib.in has no rule for {', '.join(unknown)}, "
-                         "which the builtin-modules option builds in")
-    substituted = sorted(name for name in modules if "@" in rules[name])
-    if substituted:  # configure fills these in; a Setup.local rule would keep the placeholder
-        raise BuildError(f"CPython {version}: the Modules/Setup.stdlib.in rules for {', '.join(substituted)} "
-                         "hold configure substitutions and cannot be built in this way")
-    lines = [f"{name} {rules[name]}" for name in sorted(modules)]
-    return "# Written by musl-cpython's builtin-modules option.\n*static*\n" + "\n".join(lines) + "\n"
-
-
-def module_states(makefile: Path) -> dict[str, str]:
-    """Extension module name -> configure's verdict (yes, missing, disabled, n/a)."""
-    states = {}
-    for match in re.finditer(r"^MODULE_(\w+)_STATE=\s*(\S*)", makefile.read_text(), re.M):
-        states[match.group(1).lower()] = match.group(2)
-    return states
-
-
-# How setup.py (3.9 to 3.11) reports the extension modules it did not build.
-_SETUP_PY_REPORTS = {
-    "The necessary bits to build these optional modules were not found:": "missing",
-    "Failed to build these modules:": "failed",
-    "Following modules built successfully but were removed because they could not be imported:": "removed",
-}
-
-
-def setup_py_states(make_log: str) -> dict[str, str]:
-    """Extension module name -> verdict, for the modules setup.py did not build."""
-    states, verdict = {}, None
-    for line in make_log.splitlines():
-        if line.strip() in _SETUP_PY_REPORTS:
-            verdict = _SETUP_PY_REPORTS[line.strip()]
-        elif verdict and line.strip() and not line.startswith("To find the necessary bits"):
-            states.update((name, verdict) for name in line.split())
-        else:
-            verdict = None
-    return states
 
 
 @dataclass(frozen=True)
@@ -319,7 +238,8 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     patch_log.write_text("")
     applied = apply_patches(recipe, release.version, src, patch_log)
     if recipe.builtin_modules:
-        (src / "Modules" / "Setup.local").write_text(setup_local(src, recipe.builtin_modules, release.version))
+        (src / "Modules" / "Setup.local").write_text(
+            stdlib_modules.setup_local(src, recipe.builtin_modules, release.version))
     sysroot = work / "sysroot"
     deps_root = assemble_sysroot(list(job.dependencies.values()), sysroot)
     values = {"arch": target.arch, "deps": str(deps_root), "deps_rpath": fixed_length(deps_root / "lib"),
@@ -337,35 +257,18 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     make_variables = [fill(arg, values, where) for arg in recipe.make]
     objects = ()
     if recipe.executable_objects:
-        objects = tuple(compile_executable_objects(
+        objects = tuple(executable_objects.compile_objects(
             toolchain, recipe.executable_objects, work / "executable-objects", env,
             patch_log.with_name(patch_log.name.replace("-patch", "-objects"))))
-        make_variables.append(f"LINKFORSHARED={LINKFORSHARED} {' '.join(map(str, objects))}")
+        make_variables.append(f"LINKFORSHARED={executable_objects.LINKFORSHARED} {' '.join(map(str, objects))}")
     return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose, objects)
-
-
-def _check_exported(job: Job, tree: Prepared) -> None:
-    """The executable objects' functions are in bin/python's dynamic symbol
-    table, where other libraries' references find them first."""
-    defined = frozenset().union(*map(elf.object_functions, tree.executable_objects))
-    missing = defined - elf.exported_symbols(tree.src / "python")
-    if missing:
-        raise BuildError(f"CPython {job.version} for {job.target.arch}: the python executable does not export "
-                         f"{', '.join(sorted(missing))} from {', '.join(job.recipe.executable_objects)} "
-                         f"(linked by the {job.toolchain.kind.name} toolchain)")
-    detail(f"bin/python exports {', '.join(sorted(defined))} of its own")
 
 
 def configure(job: Job, tree: Prepared) -> None:
     tree.step(job, "configure", ["./configure", *tree.configure])
     _check_triplet(tree.src / "Makefile", job.target, job.version)
     if job.recipe.executable_objects:
-        found = re.search(r"^LINKFORSHARED=[ \t]*(.*?)[ \t]*$", (tree.src / "Makefile").read_text(), re.M)
-        if not found or found.group(1) != LINKFORSHARED:
-            raise BuildError(f"CPython {job.version}: configure set LINKFORSHARED to "
-                             f"{found.group(1) if found else 'nothing'!r}, where {LINKFORSHARED!r} was expected; "
-                             f"the executable objects ({', '.join(job.recipe.executable_objects)}) are linked "
-                             "by extending it")
+        executable_objects.check_linkforshared(tree.src / "Makefile", job.version, job.recipe.executable_objects)
 
 
 def build(ctx: Context, job: Job) -> BuiltPython:
@@ -386,7 +289,9 @@ def build(ctx: Context, job: Job) -> BuiltPython:
         if job.profile_guided and "-fprofile-use" not in log.read_text(errors="replace"):
             raise BuildError(f"CPython {release.version}: make did not compile with the PGO profile; see {log}")
         if tree.executable_objects:
-            _check_exported(job, tree)
+            executable_objects.check_exported(tree.src / "python", tree.executable_objects,
+                                              f"CPython {job.version} for {job.target.arch} (linked by the "
+                                              f"{job.toolchain.kind.name} toolchain)")
         tree.step(job, "install", ["make", "install", f"DESTDIR={staging}", *tree.make_variables])
         if job.build_python:
             # make install's ensurepip would run the build's Python, whose pip
@@ -428,22 +333,7 @@ def _check_triplet(makefile: Path, target: Target, version: str) -> None:
 
 def _build_info(recipe, release, target, src: Path, applied: list[str], make_log: Path) -> dict:
     makefile = src / "Makefile"
-    # configure decides the modules from 3.11 on, but setup.py compiles some of
-    # them up to 3.11 and reports what it could not build.
-    states = module_states(makefile)
-    states.update(setup_py_states(make_log.read_text(errors="replace")))
-    missing = {name: state for name, state in states.items() if state not in ("yes", "n/a")}
-    unexpected = sorted(set(missing) - set(recipe.missing_modules))
-    if unexpected:
-        raise BuildError(f"CPython {release.version}: extension modules not built: " +
-                         ", ".join(f"{m} ({missing[m]})" for m in unexpected) +
-                         f"; see {makefile.parent.name}/config.log, or list them under "
-                         f"[missing_modules] in recipes/python/{recipe.minor}.toml with the reason")
-    config_c = (src / "Modules" / "config.c").read_text()
-    not_in = sorted(name for name in recipe.builtin_modules if f"PyInit_{name}(void)" not in config_c)
-    if not_in:
-        raise BuildError(f"CPython {release.version}: {', '.join(not_in)} should be built in, but Modules/config.c "
-                         "does not list them; see Modules/Setup.local")
+    states, missing = stdlib_modules.built_modules(recipe, release.version, src, make_log)
     return {
         "version": release.version,
         "soabi": makefile_var(makefile, "SOABI"),

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import keyed_job, pinned_source
 
-from musl_cpython import cpython
+from musl_cpython import cpython, stdlib_modules
 from musl_cpython.errors import BuildError, UsageError
 from musl_cpython.python_recipes import load_pythons
 from musl_cpython.recipes import load_project, load_targets
@@ -35,18 +35,18 @@ def setup_stdlib_in(release, tmp_path: Path) -> Path:
 def test_every_module_of_the_source_is_built_in_or_has_a_reason_to_stay_shared(recipe, release, tmp_path):
     src = setup_stdlib_in(release, tmp_path)
     folded = recipe.with_options((OPTION,))
-    listed = set(cpython.stdlib_rules(src, release.version))
+    listed = set(stdlib_modules.stdlib_rules(src, release.version))
     unexplained = listed - set(folded.builtin_modules) - set(recipe.shared_modules)
     assert not unexplained, f"{release.version}: neither built in nor in [shared_modules]: {sorted(unexplained)}"
     assert set(folded.builtin_modules) <= listed
-    setup_local = cpython.setup_local(src, folded.builtin_modules, release.version)
+    setup_local = stdlib_modules.setup_local(src, folded.builtin_modules, release.version)
     rules = setup_local.split("*static*\n", 1)[1].splitlines()
     assert [rule.split()[0] for rule in rules] == sorted(folded.builtin_modules)
     assert "_pickle _pickle.c" in rules and "_json _json.c" in rules
     # A module whose rule the release does not have is named, not left out.
     with pytest.raises(BuildError, match=f"CPython {release.version}: Modules/Setup.stdlib.in has no rule "
                                          "for _nosuch"):
-        cpython.setup_local(src, {**folded.builtin_modules, "_nosuch": "test"}, release.version)
+        stdlib_modules.setup_local(src, {**folded.builtin_modules, "_nosuch": "test"}, release.version)
 
 
 def test_no_module_stays_shared_that_the_option_builds_in_and_bundled_libraries_stay_out():

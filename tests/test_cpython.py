@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import cpython
+from musl_cpython import cpython, stdlib_modules
 from musl_cpython.errors import BuildError
 from musl_cpython.python_recipes import load_pythons
 
@@ -22,7 +22,7 @@ def test_build_directory_too_long_for_reproducible_builds():
 def test_module_states_come_from_the_makefile(tmp_path):
     makefile = tmp_path / "Makefile"
     makefile.write_text("MODULE__SSL_STATE=yes\nMODULE__TKINTER_STATE=missing\nMODULE_NIS_STATE=n/a\n")
-    assert cpython.module_states(makefile) == {"_ssl": "yes", "_tkinter": "missing", "nis": "n/a"}
+    assert stdlib_modules.module_states(makefile) == {"_ssl": "yes", "_tkinter": "missing", "nis": "n/a"}
 
 
 def test_a_patch_that_does_not_apply_is_named_with_the_version(tmp_path):
@@ -50,7 +50,7 @@ ossaudiodev
 
 running build_scripts
 """
-    assert cpython.setup_py_states(log) == {"_tkinter": "missing", "nis": "missing", "readline": "missing",
+    assert stdlib_modules.setup_py_states(log) == {"_tkinter": "missing", "nis": "missing", "readline": "missing",
                                             "ossaudiodev": "failed"}
 
 

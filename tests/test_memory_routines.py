@@ -19,7 +19,7 @@ import pytest
 
 from conftest import keyed_job, object_symbols
 
-from musl_cpython import cpython, emulation, pipeline, toolchain
+from musl_cpython import cpython, emulation, executable_objects, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
 from musl_cpython.python_recipes import RESOURCES, load_pythons
@@ -60,7 +60,7 @@ def test_routines_give_musls_results_on_every_arch(arch, tmp_path):
     work.mkdir()
     shutil.copyfile(RESOURCES / "memory-routines.c", work / "memory-routines.c")
     renames = [f"-D{name}=ours_{name}" for name in sorted(ROUTINES)]
-    subprocess.run([tools.cc, *tools.cflags, *cpython.OBJECT_FLAGS, *renames, "-c", "memory-routines.c",
+    subprocess.run([tools.cc, *tools.cflags, *executable_objects.OBJECT_FLAGS, *renames, "-c", "memory-routines.c",
                     "-o", "routines.o"], check=True, cwd=work, env=tools.environment(0))
     defined, undefined = object_symbols(work / "routines.o")
     assert defined == {f"ours_{name}" for name in ROUTINES}
@@ -83,11 +83,11 @@ def test_the_executable_exports_the_routines_in_place_of_musls(tmp_path):
     except MissingHostTool as e:
         pytest.skip(f"this machine lacks the PGO compiler: {e}")
     assert gcc.kind.name == "musl-gcc"
-    [obj] = cpython.compile_executable_objects(gcc, ["memory-routines.c"], tmp_path / "objects",
+    [obj] = executable_objects.compile_objects(gcc, ["memory-routines.c"], tmp_path / "objects",
                                                gcc.environment(0), tmp_path / "objects.log")
     defined, undefined = object_symbols(obj)
     assert defined == ROUTINES and not undefined
-    out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES, f"-Wl,{cpython.LINKFORSHARED.split()[-1]}")
+    out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES, f"-Wl,{executable_objects.LINKFORSHARED.split()[-1]}")
     for routine in ROUTINES:
         assert f"{routine}: ours from {obj.parent / 'check'}, the C library's from /lib/ld-musl-" in out
 

@@ -11,7 +11,7 @@ import tarfile
 import pytest
 from conftest import keyed_job, object_symbols, pinned_source
 
-from musl_cpython import REPO, cpython, pipeline, toolchain
+from musl_cpython import REPO, cpython, executable_objects, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool, UsageError
 from musl_cpython.python_recipes import load_pythons
@@ -39,7 +39,7 @@ def test_the_executables_malloc_family_serves_libc_and_threads_from_mimalloc(tmp
         gcc = toolchain.for_cpython(ctx, target, toolchain.prepare(ctx, target), profile_guided=True)
     except MissingHostTool as e:
         pytest.skip(f"this machine lacks the PGO compiler: {e}")
-    [obj] = cpython.compile_executable_objects(gcc, ["malloc-override.c"], tmp_path / "objects",
+    [obj] = executable_objects.compile_objects(gcc, ["malloc-override.c"], tmp_path / "objects",
                                                gcc.environment(0), tmp_path / "objects.log")
     defined, undefined = object_symbols(obj)
     assert defined == FAMILY
