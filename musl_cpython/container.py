@@ -17,7 +17,7 @@ import jinja2
 
 from . import REPO
 from .context import Context
-from .errors import NoContainerEngine, UsageError
+from .errors import ContainerUnavailable, UsageError
 from .recipes import Target
 from .steps import detail, run
 
@@ -26,37 +26,65 @@ BACKENDS = ("auto", "host", "container")
 TEMPLATE = REPO / "Dockerfile.alpine"
 
 
-def engine_status() -> tuple[str | None, list[str]]:
-    """The first engine whose daemon answers, and why each other one did not."""
+# How long `engine pull` of the Alpine base may take before auto passes the engine over.
+PULL_TIMEOUT = 600
+
+
+def _ask(engine: str, *args: str, timeout: int = 30) -> tuple[bool, str]:
+    """Run `engine args`: whether it succeeded, and the last line it wrote (the reason, when it did not)."""
+    try:
+        result = subprocess.run([engine, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return False, f"`{engine} {args[0]}` did not answer within {timeout} s"
+    lines = (result.stderr or result.stdout).strip().splitlines()
+    return result.returncode == 0, lines[-1] if lines else f"exit status {result.returncode}"
+
+
+def image_problem(ctx: Context, engine: str, target: Target) -> str | None:
+    """Why `engine` cannot start a build for `target`, or None: it holds the
+    build image, or the pinned Alpine it is built from, or can pull that."""
+    base = f"{ctx.project.container.alpine}@{ctx.project.container.alpine_digest}"  # Dockerfile.alpine's FROM
+    for image in (image_tag(render_dockerfile(ctx, target)), base):
+        if _ask(engine, "image", "inspect", image)[0]:
+            return None
+    pulled, said = _ask(engine, "pull", "--platform", target.docker_platform, base, timeout=PULL_TIMEOUT)
+    return None if pulled else f"cannot pull {base} for {target.docker_platform}: {said}"
+
+
+def usable_engine(ctx: Context, target: Target) -> tuple[str | None, list[str]]:
+    """The first engine that answers and can obtain the build image, and why each other one was passed over."""
     reasons = []
     for engine in ENGINES:
         if shutil.which(engine) is None:
             reasons.append(f"{engine}: not installed")
             continue
-        try:
-            result = subprocess.run([engine, "info"], capture_output=True, text=True, timeout=30)
-        except subprocess.TimeoutExpired:
-            reasons.append(f"{engine}: `{engine} info` did not answer within 30 s")
+        answers, said = _ask(engine, "info")
+        if not answers:
+            reasons.append(f"{engine}: `{engine} info` failed: {said}")
             continue
-        if result.returncode == 0:
+        problem = image_problem(ctx, engine, target)
+        if problem is None:
             return engine, reasons
-        last = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
-        reasons.append(f"{engine}: `{engine} info` failed: {last[0]}")
+        reasons.append(f"{engine} answers, but {problem}")
     return None, reasons
 
 
-def choose_backend(requested: str) -> tuple[str, str | None]:
-    """(backend, engine) for --backend auto|host|container."""
+def choose_backend(requested: str, ctx: Context, target: Target) -> tuple[str, str | None]:
+    """(backend, engine) for --backend auto|host|container. auto takes the
+    container only where an engine can build in it now: one that answers
+    but cannot obtain the image would fail the build a step later."""
     if requested not in BACKENDS:
         raise UsageError(f"unknown backend {requested!r}; known: {', '.join(BACKENDS)}")
     if requested == "host" or os.environ.get("MUSL_CPYTHON_IN_CONTAINER"):
         return "host", None
-    engine, reasons = engine_status()
+    engine, reasons = usable_engine(ctx, target)
     if engine:
         return "container", engine
     if requested == "container":
-        raise NoContainerEngine("--backend container: no container engine answers (" + "; ".join(reasons) +
-                                "); start docker or install podman, or build with --backend host")
+        raise ContainerUnavailable("--backend container: no container engine can build here (" +
+                                   "; ".join(reasons) + "); start docker or podman where the pinned Alpine "
+                                   "image can be pulled, or build with --backend host")
+    detail(f"--backend auto: building on the host ({'; '.join(reasons)})")
     return "host", None
 
 

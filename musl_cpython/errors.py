@@ -34,8 +34,8 @@ class BuildDirectoryBusy(BuildError):
     exit_code = 2
 
 
-class NoContainerEngine(BuildError):
-    """--backend container, and no docker or podman answers. Exit code 2."""
+class ContainerUnavailable(BuildError):
+    """--backend container, and no docker or podman answers and can obtain the build image. Exit code 2."""
 
     exit_code = 2
 

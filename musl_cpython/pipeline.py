@@ -92,7 +92,7 @@ def _build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool, bac
         add_options = (*base.variant_options(split_abiflags(spec)[1]), *add_options)
         recipe = with_build_options(base, target, add_options, remove_options)
         deps = dependency_closure(recipe.depends, load_dependencies())
-        backend, engine = container.choose_backend(backend)
+        backend, engine = container.choose_backend(backend, ctx, target)
         detail(f"CPython {release.version} for {target.triple}, {len(deps)} dependencies, "
                f"{backend} backend{f' ({engine})' if engine else ''}; "
                f"options: {', '.join(recipe.enabled_options) or 'none'}")

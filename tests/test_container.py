@@ -28,15 +28,21 @@ def test_dockerfile_rendered_for_every_target(ctx, target):
     assert set(toolchain.NATIVE_HOST_TOOLS.values()) <= installed
 
 
-def fake_engine(tmp_path, name: str, answers: bool):
-    """An engine program that records its arguments and answers `info` or not."""
+def fake_engine(tmp_path, name: str, answers: bool = True, has_image: bool = False, pulls: bool = False):
+    """An engine program that records its arguments; it answers `info` or not,
+    holds the build image or not, and can pull the Alpine base or not."""
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir(exist_ok=True)
     record = tmp_path / f"{name}.calls"
     script = bin_dir / name
     script.write_text(f"""#!/bin/sh
 printf '%s\\n' "$*" >> {record}
-if [ "$1" = info ]; then {'exit 0' if answers else 'echo "Cannot connect to the daemon" >&2; exit 1'}; fi
+case "$1" in
+  info) {'exit 0' if answers else 'echo "Cannot connect to the daemon" >&2; exit 1'} ;;
+  image) {'exit 0' if has_image else 'echo "Error: inspecting object: $3: image not known" >&2; exit 125'} ;;
+  pull) echo "Trying to pull $4..." >&2
+        {'exit 0' if pulls else 'echo "Error: initializing source $4: pinging container registry: no such host" >&2; exit 125'} ;;
+esac
 exit 0
 """)
     script.chmod(0o755)
@@ -44,23 +50,25 @@ exit 0
 
 
 def test_engine_command_lines(tmp_path, monkeypatch):
-    bin_dir, record = fake_engine(tmp_path, "docker", answers=True)
+    bin_dir, record = fake_engine(tmp_path, "docker", has_image=True)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.delenv("MUSL_CPYTHON_IN_CONTAINER", raising=False)
-    assert container.choose_backend("auto") == ("container", "docker")
-
     ctx = Context(build_dir=tmp_path / "build", cache_dir=tmp_path / "cache", jobs=2)
     target = target_for("x86_64")
+    assert container.choose_backend("auto", ctx, target) == ("container", "docker")
+    dockerfile = container.render_dockerfile(ctx, target)
+    tag = container.image_tag(dockerfile)
+    assert record.read_text().splitlines() == ["info", f"image inspect {tag}"]
+    record.unlink()
+
     out = tmp_path / "dist"
     container.build(ctx, "docker", target, "3.13.15", out)
-    dockerfile = (ctx.build_dir / "container" / "x86_64" / "Dockerfile").read_text()
-    tag = container.image_tag(dockerfile)
+    assert (ctx.build_dir / "container" / "x86_64" / "Dockerfile").read_text() == dockerfile
     context_dir = ctx.build_dir / "container" / "x86_64"
     uid = f"{os.getuid()}:{os.getgid()}"
     assert "--userns=keep-id" in container.commands(ctx, "podman", target, "3.13.15", out, context_dir,
                                                       dockerfile)[1]
     assert record.read_text().splitlines() == [
-        "info",
         f"build --platform linux/amd64 --tag {tag} --file {context_dir}/Dockerfile {context_dir}",
         f"run --rm --platform linux/amd64 --user {uid} --env HOME=/tmp --workdir /musl-cpython/repo "
         f"--volume {REPO}:/musl-cpython/repo:ro "
@@ -75,25 +83,57 @@ def test_engine_command_lines(tmp_path, monkeypatch):
     assert (context_dir / "requirements.txt").read_bytes() == (REPO / "requirements.txt").read_bytes()
 
 
-def test_no_engine_answering_means_host_or_a_clear_error(tmp_path, monkeypatch):
-    bin_dir, _ = fake_engine(tmp_path, "docker", answers=False)
-    monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
+def fake_engines(tmp_path, monkeypatch, **docker):
+    """docker as described, and no podman: PATH holds the fake alone (its shell needs no other program)."""
+    bin_dir, record = fake_engine(tmp_path, "docker", **docker)
+    monkeypatch.setenv("PATH", str(bin_dir))
     monkeypatch.delenv("MUSL_CPYTHON_IN_CONTAINER", raising=False)
-    assert container.choose_backend("auto") == ("host", None)
-    with pytest.raises(container.NoContainerEngine) as e:
-        container.choose_backend("container")
+    return record
+
+
+def test_an_engine_that_answers_but_cannot_pull_the_image_is_passed_over(ctx, tmp_path, monkeypatch, capsys):
+    record = fake_engines(tmp_path, monkeypatch, answers=True)
+    target = target_for("aarch64")
+    assert container.choose_backend("auto", ctx, target) == ("host", None)
+    said = capsys.readouterr().out
+    base = f"{ctx.project.container.alpine}@{ctx.project.container.alpine_digest}"
+    assert f"--backend auto: building on the host (docker answers, but cannot pull {base} for linux/arm64: " \
+           "Error: initializing source" in said and "podman: not installed" in said
+    assert said.count("\n") == 1  # one line
+    assert record.read_text().splitlines()[-1] == f"pull --platform linux/arm64 {base}"
+    with pytest.raises(container.ContainerUnavailable) as e:
+        container.choose_backend("container", ctx, target)
+    assert e.value.exit_code == 2
+    assert f"docker answers, but cannot pull {base}" in str(e.value) and "no such host" in str(e.value)
+    assert "--backend host" in str(e.value)
+
+
+def test_an_engine_that_holds_or_can_pull_the_image_builds(ctx, tmp_path, monkeypatch):
+    for docker in ({"has_image": True}, {"pulls": True}):
+        assert fake_engines(tmp_path, monkeypatch, **docker)
+        assert container.choose_backend("auto", ctx, target_for("x86_64")) == ("container", "docker"), docker
+        assert container.choose_backend("container", ctx, target_for("x86_64")) == ("container", "docker")
+    assert container.choose_backend("host", ctx, target_for("x86_64")) == ("host", None)
+
+
+def test_no_engine_answering_means_host_or_a_clear_error(ctx, tmp_path, monkeypatch, capsys):
+    fake_engines(tmp_path, monkeypatch, answers=False)
+    assert container.choose_backend("auto", ctx, target_for("x86_64")) == ("host", None)
+    assert "docker: `docker info` failed: Cannot connect to the daemon" in capsys.readouterr().out
+    with pytest.raises(container.ContainerUnavailable) as e:
+        container.choose_backend("container", ctx, target_for("x86_64"))
     message = str(e.value)
     assert "docker: `docker info` failed: Cannot connect to the daemon" in message
     assert "podman: not installed" in message and "--backend host" in message
     assert e.value.exit_code == 2
 
 
-def test_this_machine_builds_through_the_host_path():
-    """No engine answers on these machines: auto must fall back to the host path."""
-    engine, reasons = container.engine_status()
+def test_this_machine_builds_through_the_host_path(ctx):
+    """No engine here can obtain the Alpine image (no registry answers): auto must fall back to the host path."""
+    engine, reasons = container.usable_engine(ctx, target_for("x86_64"))
     if engine:
-        pytest.skip(f"{engine} answers on this machine")
-    assert container.choose_backend("auto") == ("host", None), reasons
+        pytest.skip(f"{engine} can build containers on this machine")
+    assert container.choose_backend("auto", ctx, target_for("x86_64")) == ("host", None), reasons
 
 
 def test_native_gcc_wrapper_hardens_every_link(tmp_path):
