@@ -36,9 +36,11 @@ RELOCATABLE_SHEBANG = """#!/bin/sh
 ' '''
 """
 # What an installer writes: "#!/path/bin/python3.X", or, where that path is
-# too long for a "#!" line or has spaces, pip's sh trampoline naming it.
+# too long for a "#!" line or has spaces, pip's sh trampoline naming it
+# (in quotes only where it has spaces).
 ABSOLUTE_SHEBANG = re.compile(rb"#!/\S*/bin/python[0-9.]*[td]*\n"
-                              rb"""|#!/bin/sh\n'''exec' "/[^"\n]*/bin/python[0-9.]*[td]*" "\$0" "\$@"\n' '''\n""")
+                              rb"""|#!/bin/sh\n'''exec' (?:"/[^"\n]*/bin/python[0-9.]*[td]*"|/\S*/bin/python[0-9.]*[td]*)"""
+                              rb""" "\$0" "\$@"\n' '''\n""")
 
 
 def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, patchelf: str) -> list[str]:

@@ -245,9 +245,12 @@ def test_the_pinned_pip_replaces_the_bundled_one_in_site_packages_and_ensurepip(
     assert version.stdout.startswith(f"pip {pinned} "), version.stderr
 
 
-def test_a_long_shebang_trampoline_is_made_relocatable_too(tmp_path):
+@pytest.mark.parametrize("executable", ['"/a very/long/bin/python3.13"',
+                                        # Quoted only where it has spaces: a long --build-dir without any.
+                                        "/" + "long/" * 30 + "bin/python3.13"])
+def test_a_long_shebang_trampoline_is_made_relocatable_too(tmp_path, executable):
     script = tmp_path / "tool"
-    script.write_text("#!/bin/sh\n'''exec' \"/a very/long/bin/python3.13\" \"$0\" \"$@\"\n' '''\nimport sys\n")
+    script.write_text(f"#!/bin/sh\n'''exec' {executable} \"$0\" \"$@\"\n' '''\nimport sys\n")
     assert relocate.fix_shebangs(tmp_path, "python3.13") == [script]
     assert script.read_text() == relocate.RELOCATABLE_SHEBANG.format(python="python3.13") + "import sys\n"
     assert relocate.fix_shebangs(tmp_path, "python3.13") == []  # already relocatable
