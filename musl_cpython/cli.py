@@ -51,7 +51,13 @@ def cmd_build(args) -> int:
 
 def cmd_matrix(args) -> int:
     entries = matrix.entries(args.python, args.arch)
-    if args.json:
+    if args.github_output:
+        with open(args.github_output, "a") as f:
+            for backend in ("host", "container"):
+                jobs = [entry for entry in entries if entry["backend"] == backend]
+                f.write(f"{backend}={json.dumps({'include': jobs})}\n")
+                say(f"{backend}: {len(jobs)} jobs")
+    elif args.json:
         print(json.dumps({"include": entries}))
     else:
         for entry in entries:
@@ -68,11 +74,17 @@ def cmd_stdlib_tests(args) -> int:
 
 
 def cmd_verify(args) -> int:
-    report = verify.verify(_context(args), Path(args.archive).absolute(), network=not args.offline)
-    if report["summary"]["failed"]:
-        say(f"verification failed; moved to {report['quarantined']}")
-        return 1
-    return 0
+    ctx = _context(args)
+    archives = verify.distributions([Path(path).absolute() for path in args.archives])
+    failed = []
+    for archive in archives:
+        report = verify.verify(ctx, archive, network=not args.offline)
+        if report["summary"]["failed"]:
+            say(f"verification of {archive.name} failed; moved to {report['quarantined']}")
+            failed.append(archive.name)
+    if len(archives) > 1:
+        say(f"{len(archives) - len(failed)} of {len(archives)} archives passed verification")
+    return 1 if failed else 0
 
 
 def cmd_reproduce(args) -> int:
@@ -166,10 +178,15 @@ def parser() -> argparse.ArgumentParser:
     matrixer.add_argument("--python", default="all")
     matrixer.add_argument("--arch", default="all")
     matrixer.add_argument("--json", action="store_true", help="GitHub Actions' matrix format")
+    matrixer.add_argument("--github-output", metavar="FILE",
+                          help="append one GitHub Actions matrix per backend to FILE ($GITHUB_OUTPUT): "
+                               "host=... (cross builds, in Debian) and container=... (in Alpine)")
     matrixer.set_defaults(func=cmd_matrix)
 
-    checker = sub.add_parser("verify", parents=[common], help="prove an archive works (runs after every build)")
-    checker.add_argument("archive", help="an install_only .tar.gz")
+    checker = sub.add_parser("verify", parents=[common], help="prove archives work (runs after every build)")
+    checker.add_argument("archives", nargs="+", metavar="ARCHIVE",
+                         help="a distribution archive, or a folder: every distribution archive in it "
+                              "(not PGO profiles)")
     checker.add_argument("--offline", action="store_true", help="skip the checks that install from the package index")
     checker.set_defaults(func=cmd_verify)
 

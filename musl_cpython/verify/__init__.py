@@ -31,7 +31,7 @@ from .checks import Fail, Report, Skip
 from .elf import elf_policy
 from .session import Session
 
-__all__ = ["VerificationCannotRun", "earlier_report", "identify", "verify", "verify_all"]
+__all__ = ["VerificationCannotRun", "distributions", "earlier_report", "identify", "verify", "verify_all"]
 
 # What the direct start answers; the other ways of starting answer one or two checks each.
 DIRECT = ["facts.build", "identity.soabi", "identity.extension_suffixes", "identity.musllinux_tags",
@@ -254,6 +254,27 @@ def earlier_report(archive: Path, network: bool) -> dict | None:
             and report.get("network", False) >= network and report["summary"]["failed"] == 0):
         return report
     return None
+
+
+def distributions(paths: list[Path]) -> list[Path]:
+    """The archives `build.py verify` was given: files as named, and for a
+    folder every distribution archive in it (a PGO profile beside them is none)."""
+    archives = []
+    for path in paths:
+        if not path.is_dir():
+            archives.append(path)
+            continue
+        found = []
+        for candidate in sorted(path.iterdir()):
+            try:
+                if ArchiveName.parse(candidate.name).kind != "profile":
+                    found.append(candidate)
+            except NotAnArchiveName:
+                continue
+        if not found:
+            raise VerificationCannotRun(f"{path}: no distribution archives in this folder")
+        archives += found
+    return archives
 
 
 def verify(ctx: Context, archive: Path, network: bool = True) -> dict:
