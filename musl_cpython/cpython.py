@@ -13,11 +13,10 @@ import json
 import re
 import shlex
 import shutil
-import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import archives, cache, executable_objects, sources, stdlib_modules
+from . import archives, cache, executable_objects, patching, sources, stdlib_modules
 from .context import Context
 from .dependencies import BuiltDependency, assemble_sysroot, fill
 from .errors import BuildError
@@ -150,6 +149,8 @@ def cache_material(project, job: Job) -> dict:
             "flags": list(executable_objects.OBJECT_FLAGS),
             "sources": {name: hashlib.sha256((RESOURCES / name).read_bytes()).hexdigest()
                         for name in recipe.executable_objects}}
+        if job.toolchain.kind.runs_zig:  # linked with a copy of zig's compiler_rt (executable_objects.zig_runtime)
+            material["executable_objects"]["zig_runtime"] = "local copies"
     if job.profile is not None:
         material["profile"] = job.profile.sha256
     return material
@@ -175,25 +176,6 @@ def fixed_length(directory: Path, length: int = RPATH_LENGTH) -> str:
     padded = path + "/" * (padding % 2) + "/." * (padding // 2)
     assert len(padded) == length
     return padded
-
-
-def apply_patches(recipe: PythonRecipe, version: str, src: Path, log: Path) -> list[str]:
-    """Apply the recipe's patches in order; a patch that does not apply is named."""
-    applied = []
-    for name, patch in zip(recipe.patches, recipe.patch_paths()):
-        if not patch.is_file():
-            raise BuildError(f"patch {name} for {version} is missing: {patch}")
-        for dry_run in (True, False):
-            argv = ["patch", "-p1", "--forward", "--batch", "-i", str(patch)]
-            result = subprocess.run(argv + (["--dry-run"] if dry_run else []), cwd=src,
-                                    capture_output=True, text=True)
-            with open(log, "a") as f:
-                f.write(f"$ {' '.join(argv)}{' --dry-run' if dry_run else ''}\n{result.stdout}{result.stderr}")
-            if result.returncode != 0:
-                raise BuildError(f"patch {name} does not apply to CPython "
-                                 f"{version}:\n{(result.stdout + result.stderr).strip()}")
-        applied.append(f"patches/{name}")
-    return applied
 
 
 @dataclass(frozen=True)
@@ -236,7 +218,7 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     logs.mkdir(parents=True, exist_ok=True)
     patch_log = logs / f"cpython-{release.version}{f'-{purpose}' if purpose else ''}-patch.log"
     patch_log.write_text("")
-    applied = apply_patches(recipe, release.version, src, patch_log)
+    applied = patching.apply(recipe.patches, src, f"CPython {release.version}", patch_log)
     if recipe.builtin_modules:
         (src / "Modules" / "Setup.local").write_text(
             stdlib_modules.setup_local(src, recipe.builtin_modules, release.version))
@@ -257,10 +239,12 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
     make_variables = [fill(arg, values, where) for arg in recipe.make]
     objects = ()
     if recipe.executable_objects:
-        objects = tuple(executable_objects.compile_objects(
-            toolchain, recipe.executable_objects, work / "executable-objects", env,
-            patch_log.with_name(patch_log.name.replace("-patch", "-objects"))))
-        make_variables.append(f"LINKFORSHARED={executable_objects.LINKFORSHARED} {' '.join(map(str, objects))}")
+        directory, log = work / "executable-objects", patch_log.with_name(patch_log.name.replace("-patch", "-objects"))
+        objects = tuple(executable_objects.compile_objects(toolchain, recipe.executable_objects, directory, env, log))
+        linked = [*objects, *(deps_root / "lib" / dep.recipe.executable_object
+                              for dep in job.dependencies.values() if dep.recipe.executable_object),
+                  *executable_objects.zig_runtime(toolchain, objects, directory, env, log)]
+        make_variables.append(f"LINKFORSHARED={executable_objects.LINKFORSHARED} {' '.join(map(str, linked))}")
     return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose, objects)
 
 

@@ -7,16 +7,17 @@ the toolchain identity and the keys of the dependencies it builds against.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import archives, cache, sources
+from . import archives, cache, patching, sources
 from .context import Context
 from .errors import BuildError
-from .recipes import Dependency, Project, Target, dependency_closure, load_dependencies
+from .recipes import PATCHES, Dependency, Project, Target, dependency_closure, load_dependencies
 from .steps import run, stage
 from .toolchain import Toolchain, build_triplet
 
@@ -90,7 +91,7 @@ def _environment_template(dep: Dependency, project: Project) -> dict[str, str]:
 
 def cache_material(dep: Dependency, target: Target, toolchain: Toolchain, project: Project,
                    dependency_keys: dict[str, str]) -> dict:
-    return {
+    material = {
         "name": dep.name, "version": dep.version,
         "sources": [s.sha256 for s in dep.sources],
         "commands": _commands(dep), "env": _environment_template(dep, project),
@@ -100,6 +101,12 @@ def cache_material(dep: Dependency, target: Target, toolchain: Toolchain, projec
         "toolchain": toolchain.identity,
         "depends": {name: dependency_keys[name] for name in sorted(dependency_keys)},
     }
+    if dep.patches:  # only then, so other libraries' keys stay as they were
+        material["patches"] = {name: hashlib.sha256((PATCHES / name).read_bytes()).hexdigest()
+                               for name in dep.patches}
+    if dep.executable_object:
+        material["executable_object"] = dep.executable_object
+    return material
 
 
 def fill(text: str, values: dict[str, str], where: str) -> str:
@@ -178,13 +185,14 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
         log = ctx.logs / target.arch / f"dep-{dep.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         log.write_text("")
+        patching.apply(dep.patches, src, f"{dep.name} {dep.version}", log)
         with entry.publish() as staging:
             values = placeholder_values(ctx, dep, target, toolchain, staging, deps_root, sysroot)
             commands, extra_env = expanded_plan(dep, ctx.project, values)
             env = toolchain.environment(ctx.project.source_date_epoch) | extra_env
             for argv in commands:
                 run(f"dependency {dep.name}", argv, log=log, cwd=src, env=env)
-            _tidy(staging / PREFIX.lstrip("/"))
+            _tidy(staging / PREFIX.lstrip("/"), dep)
             (staging / "manifest.json").write_text(json.dumps(
                 {"name": dep.name, "version": dep.version, "key": entry.key, "target": target.arch,
                  "licenses": list(dep.licenses)}, indent=2))
@@ -192,13 +200,16 @@ def _ensure(ctx: Context, dep: Dependency, target: Target, toolchain: Toolchain,
     return result
 
 
-def _tidy(root: Path) -> None:
+def _tidy(root: Path, dep: Dependency) -> None:
     if not (root / "lib").is_dir():
         raise BuildError(f"{root}: the install step produced no lib/ directory")
+    if dep.executable_object:
+        if not (root / "lib" / dep.executable_object).is_file():
+            raise BuildError(f"{root}: the install step produced no lib/{dep.executable_object}")
     # CPython links what is here and the distribution bundles it: a build that
     # quietly fell back to static libraries (libtool does when it cannot
     # check the linker) must stop here, not at CPython's configure.
-    if not any(p.is_file() for p in (root / "lib").glob("*.so*")):
+    elif not any(p.is_file() for p in (root / "lib").glob("*.so*")):
         raise BuildError(f"{root}: the build produced no shared library (see its log: did libtool "
                          "decide the target cannot have any?)")
     for name in _UNUSED:

@@ -151,13 +151,17 @@ def _dynamic_symbols(elf: ELFFile) -> tuple[frozenset[str], frozenset[str]]:
     return frozenset(undefined), frozenset(defined)
 
 
-def object_functions(path: Path) -> frozenset[str]:
-    """Global functions a relocatable object (.o) defines, from its symbol table."""
+def object_functions(path: Path, weak: bool = False) -> frozenset[str]:
+    """Global functions a relocatable object (.o) defines for others, from its
+    symbol table; with `weak`, weak definitions too. Hidden ones are not for
+    others (GCC's i686 PIC code defines __x86.get_pc_thunk.bx so)."""
+    binds = ("STB_GLOBAL", "STB_WEAK") if weak else ("STB_GLOBAL",)
     with open(path, "rb") as f:
         symtab = ELFFile(f).get_section_by_name(".symtab")
         return frozenset(s.name for s in (symtab.iter_symbols() if symtab else ())
-                         if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] == "STB_GLOBAL"
-                         and s["st_info"]["type"] == "STT_FUNC")
+                         if s["st_shndx"] != "SHN_UNDEF" and s["st_info"]["bind"] in binds
+                         and s["st_info"]["type"] == "STT_FUNC"
+                         and s["st_other"]["visibility"] in ("STV_DEFAULT", "STV_PROTECTED"))
 
 
 def exported_symbols(path: Path) -> frozenset[str]:

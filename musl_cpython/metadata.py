@@ -81,8 +81,13 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
     soabi = info["soabi"]
     sonames = {path.name: elf.read(path).soname for path in elf.elf_files(tree / "lib")
                if path.parent == tree / "lib"}
-    bundled = []
+    bundled, linked_in = [], []
     for dep in deps.values():
+        if dep.recipe.executable_object:
+            linked_in.append({"name": dep.recipe.name, "version": dep.recipe.version,
+                              "licenses": list(dep.recipe.licenses), "license_path": licenses[dep.recipe.name],
+                              "object": dep.recipe.executable_object})
+            continue
         names = sorted(n for n, so in sonames.items()
                        if so and any(so == p.name for p in (dep.root / "lib").glob("*.so*")))
         if not names:  # built, but nothing in the tree links it
@@ -125,6 +130,7 @@ def python_json(ctx: Context, job: Job, python: BuiltPython, tree: Path, license
         "licenses": list(recipe.licenses),
         "license_path": licenses["cpython"],
         "bundled_libraries": bundled,
+        "executable_libraries": linked_in,
         "sources": [_pin("cpython", version, python.release.sources, ctx)]
         + [_pin(d.recipe.name, d.recipe.version, d.recipe.sources, ctx) for d in deps.values()]
         + ([_pin("pip", recipe.pip_version, recipe.pip, ctx)] if recipe.pip else []),

@@ -47,27 +47,16 @@ def select_release(ctx: Context, spec: str) -> tuple[PythonRecipe, PythonRelease
 
 def with_build_options(base: PythonRecipe, target: Target, add=(), remove=()) -> PythonRecipe:
     """`base` with the options a build for `target` has folded in: the defaults
-    that apply, plus `add`, minus `remove`. A default option whose functions
-    the executable must export (memory-routines, process-allocator) is left
-    out where CPython would link with zig, which cannot export them (an
-    x86_64 build without PGO); asked for by name there, it is an error
-    (_build_here). A cross build asks for PGO by name (choose_options), and
-    has it only for a target with a profiling cross compiler."""
+    that apply, plus `add`, minus `remove`. A cross build asks for PGO by name
+    (choose_options), and has it only for a target with a profiling cross
+    compiler."""
     names = base.choose_options(target.arch, add, remove)
     cross_pgo = "pgo" in add and platform.machine() != target.arch
     if cross_pgo and not target.cross_gcc:
         raise UsageError(f"build option 'pgo': a PGO build for {target.arch} on this {platform.machine()} machine "
                          f"needs a profiling cross compiler, and recipes/targets/{target.arch}.toml names none "
                          f"(cross_gcc); builds for {target.arch} here are LTO only")
-    recipe = base.with_options(names)
-    links_with_zig = toolchain.cpython_kind(target, recipe.profile_guided(target.arch)).name == "zig"
-    left_out = [name for name in names
-                if links_with_zig and base.options[name].executable_objects and name not in add]
-    if not left_out:
-        return recipe
-    detail(f"left out by default: {', '.join(left_out)} (CPython {base.minor} for {target.arch} links with zig here, "
-           "which cannot export their functions from the executable)")
-    return base.with_options(tuple(name for name in names if name not in left_out))
+    return base.with_options(names)
 
 
 def build(ctx: Context, spec: str, arch: str, out_dir: Path, network: bool = True, backend: str = "auto",
@@ -126,14 +115,6 @@ def _build_here(ctx: Context, base: PythonRecipe, recipe: PythonRecipe, release:
         with stage(f"CPython {release.version} for this machine ({platform.machine()}), for the cross build"):
             build_python = _python_for_build(ctx, base, release, recipe.variant_names)
     python_tools = toolchain.for_cpython(ctx, target, tools, recipe.profile_guided(target.arch))
-    if recipe.executable_objects and python_tools.kind.name == "zig":  # asked for by name (with_build_options)
-        # zig links its compiler_rt, whose memcpy family is hidden; the linker
-        # gives a symbol the most hidden visibility of its definitions, so the
-        # executable would keep ours to itself.
-        named = [name for name in recipe.enabled_options if recipe.options[name].executable_objects]
-        raise UsageError(f"build option {', '.join(named)}: CPython {release.version} for "
-                         f"{target.arch} links with zig here, which cannot export {', '.join(recipe.executable_objects)}"
-                         "'s functions from the executable; they need GCC's linker (the x86_64 PGO build's)")
     with stage("dependencies"):
         built = dependencies.build_all(ctx, target, tools, recipe.depends)
     with stage("cpython"):

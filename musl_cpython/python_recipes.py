@@ -24,11 +24,10 @@ from packaging.version import Version
 
 from . import REPO, recipes, schema
 from .errors import RecipeError, UsageError
-from .recipes import SourceFile, check_pins, load_toml, recipe_name
+from .recipes import PATCHES, SourceFile, check_pins, load_toml, recipe_name
 
 # C code the target runs as part of a build (build options name files here).
 RESOURCES = Path(__file__).parent / "resources"
-PATCHES = REPO / "patches"
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,9 @@ class BuildOption:
     # into bin/python3.X alone, so that what they define interposes on musl's
     # for the whole process but not for programs that embed libpython.
     executable_objects: tuple[str, ...] = ()
+    # Dependencies it adds to the build; one whose recipe names an
+    # executable_object is linked into bin/python3.X with the objects above.
+    depends: tuple[str, ...] = ()
     # Standard-library extension modules built into libpython (and so into a
     # static bin/python3.X) instead of lib-dynload: module -> why. Their
     # rules come from the release's own Modules/Setup.stdlib.in (3.11+).
@@ -150,10 +152,11 @@ class PythonRecipe:
             raise ValueError("with_options() folds options into the recipe as loaded, once")
         merged = {"configure": list(self.configure), "make": list(self.make), "patches": list(self.patches),
                   "cflags": list(self.cflags), "environment": dict(self.environment),
-                  "executable_objects": list(self.executable_objects), "builtin_modules": dict(self.builtin_modules)}
+                  "executable_objects": list(self.executable_objects), "builtin_modules": dict(self.builtin_modules),
+                  "depends": list(self.depends)}
         for name in names:
             option = self.options[name]
-            for key in ("configure", "make", "patches", "cflags", "executable_objects"):
+            for key in ("configure", "make", "patches", "cflags", "executable_objects", "depends"):
                 merged[key] += getattr(option, key)
             merged["environment"].update(option.environment)
             merged["builtin_modules"].update(option.builtin_modules)

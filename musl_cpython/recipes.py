@@ -20,6 +20,7 @@ from . import REPO, schema
 from .errors import BuildError, RecipeError, UsageError
 
 RECIPES = REPO / "recipes"
+PATCHES = REPO / "patches"  # what CPython's and the dependencies' recipes name in `patches`
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,11 @@ class Dependency:
     license_files: tuple[str, ...] = ()
     depends: tuple[str, ...] = ()
     vars: dict[str, dict[str, str]] = field(default_factory=dict)  # name -> arch -> value
+    patches: tuple[str, ...] = ()  # files under patches/, applied in order to the unpacked source
+    # Where a library is no shared library but an object (under lib/) that a
+    # build option links into bin/python3.X alone, as it does its executable
+    # objects: nothing else links it, and the distribution bundles no file of it.
+    executable_object: str = ""
     path: Path | None = field(default=None, compare=False, metadata={"internal": True})  # set by the loader
 
 

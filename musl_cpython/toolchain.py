@@ -51,6 +51,8 @@ HOST_TOOLS = {
     "cc": "gcc",             # helper programs that run during a build (ncurses, SQLite)
     "xz": "xz-utils",
     "llvm-strip": "llvm",    # the stripped archive kind
+    "llvm-nm": "llvm",       # zig links of executable objects (executable_objects.zig_runtime)
+    "llvm-objcopy": "llvm",
     "openssl": "openssl",    # verification makes a TLS certificate
     "dpkg-deb": "dpkg",      # Debian's musl package for verification
 }

@@ -35,8 +35,10 @@ def object_symbols(obj: Path) -> tuple[set[str], set[str]]:
     with open(obj, "rb") as f:
         for symbol in ELFFile(f).get_section_by_name(".symtab").iter_symbols():
             # ARM's unwind tables name a personality routine; nothing calls it.
+            # The GOT (i686) and TOC (ppc64le) bases are the linker's, not a library's.
             if (symbol.entry.st_shndx == "SHN_UNDEF" and symbol.name
-                    and not symbol.name.startswith("__aeabi_unwind_cpp_pr")):
+                    and not symbol.name.startswith("__aeabi_unwind_cpp_pr")
+                    and symbol.name not in ("_GLOBAL_OFFSET_TABLE_", ".TOC.")):
                 undefined.add(symbol.name)
     return set(elf.object_functions(obj)), undefined
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import cpython, stdlib_modules
+from musl_cpython import cpython, patching, stdlib_modules
 from musl_cpython.errors import BuildError
 from musl_cpython.python_recipes import load_pythons
 
@@ -30,7 +30,7 @@ def test_a_patch_that_does_not_apply_is_named_with_the_version(tmp_path):
     (tmp_path / "Misc").mkdir()
     (tmp_path / "Misc" / "platform_triplet.c").write_text("unrelated\n")
     with pytest.raises(BuildError) as e:
-        cpython.apply_patches(recipe, "3.13.99", tmp_path, tmp_path / "patch.log")
+        patching.apply(recipe.patches, tmp_path, "CPython 3.13.99", tmp_path / "patch.log")
     assert "musl-triplet-in-platform-triplet-c.patch" in str(e.value) and "3.13.99" in str(e.value)
 
 

@@ -45,8 +45,20 @@ def test_a_build_that_fell_back_to_static_libraries_stops(tmp_path):
     lib = tmp_path / "prefix" / "lib"
     lib.mkdir(parents=True)
     (lib / "libedit.a").write_bytes(b"!<arch>\n")
+    libedit = load_dependencies()["libedit"]
     with pytest.raises(BuildError, match="no shared library"):
-        dependencies._tidy(tmp_path / "prefix")
+        dependencies._tidy(tmp_path / "prefix", libedit)
     (lib / "libedit.so.0").write_bytes(b"\x7fELF")
-    dependencies._tidy(tmp_path / "prefix")
+    dependencies._tidy(tmp_path / "prefix", libedit)
     assert not (lib / "libedit.a").exists()  # static archives never reach CPython
+
+
+def test_a_library_for_the_executable_installs_its_object_and_no_shared_library(tmp_path):
+    lib = tmp_path / "prefix" / "lib"
+    lib.mkdir(parents=True)
+    mimalloc = load_dependencies()["mimalloc"]
+    with pytest.raises(BuildError, match="no lib/mimalloc.o"):
+        dependencies._tidy(tmp_path / "prefix", mimalloc)
+    (lib / "mimalloc.o").write_bytes(b"\x7fELF")
+    dependencies._tidy(tmp_path / "prefix", mimalloc)
+    assert (lib / "mimalloc.o").is_file()

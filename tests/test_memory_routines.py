@@ -19,7 +19,7 @@ import pytest
 
 from conftest import keyed_job, object_symbols
 
-from musl_cpython import cpython, emulation, executable_objects, pipeline, toolchain
+from musl_cpython import cpython, elf, emulation, executable_objects, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.errors import MissingHostTool
 from musl_cpython.python_recipes import RESOURCES, load_pythons
@@ -70,37 +70,72 @@ def test_routines_give_musls_results_on_every_arch(arch, tmp_path):
               NATIVE_CASES if emulation.runs_directly(target) else EMULATED_CASES, "-DRENAMED")
 
 
-@pytest.mark.skipif(platform.machine() != "x86_64",
-                    reason=f"Debian's musl-gcc targets the host's arch; this host is {platform.machine()}")
-def test_the_executable_exports_the_routines_in_place_of_musls(tmp_path):
-    """The object as builds compile and link it (GCC with musl's specs, the
-    x86_64 PGO build's compiler): the executable's definitions are what every
-    later lookup finds, and they agree with the C library's."""
-    target = TARGETS["x86_64"]
+GCC_LINKS = ["x86_64"] + sorted(arch for arch, target in TARGETS.items() if target.cross_gcc)
+
+
+@pytest.mark.parametrize("arch", GCC_LINKS)
+def test_a_gcc_linked_executable_exports_the_routines_in_place_of_musls(arch, tmp_path):
+    """The object as PGO builds compile and link it (GCC with musl's specs:
+    Debian's on x86_64, each cross GCC elsewhere): the executable's
+    definitions are what every later lookup finds, and they agree with the
+    C library's."""
+    target = TARGETS[arch]
+    missing = emulation.problems(target)
+    if missing:
+        pytest.skip(f"this machine cannot run {arch} programs: {'; '.join(missing)}")
     ctx = Context(build_dir=tmp_path / "toolchain", cache_dir=default_cache_dir())
     try:
         gcc = toolchain.for_cpython(ctx, target, toolchain.prepare(ctx, target), profile_guided=True)
     except MissingHostTool as e:
         pytest.skip(f"this machine lacks the PGO compiler: {e}")
-    assert gcc.kind.name == "musl-gcc"
+    assert gcc.kind.name == ("musl-gcc" if arch == platform.machine() else "cross-gcc")
     [obj] = executable_objects.compile_objects(gcc, ["memory-routines.c"], tmp_path / "objects",
                                                gcc.environment(0), tmp_path / "objects.log")
     defined, undefined = object_symbols(obj)
     assert defined == ROUTINES and not undefined
-    out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES, f"-Wl,{executable_objects.LINKFORSHARED.split()[-1]}")
+    out = run_check(gcc, target, tmp_path, obj, NATIVE_CASES if emulation.runs_directly(target) else EMULATED_CASES,
+                    f"-Wl,{executable_objects.LINKFORSHARED.split()[-1]}")
     for routine in ROUTINES:
-        assert f"{routine}: ours from {obj.parent / 'check'}, the C library's from /lib/ld-musl-" in out
+        assert f"{routine}: ours from {obj.parent / 'check'}, the C library's from " in out
 
 
-def test_x86_64_pgo_builds_have_it_by_default_zig_linked_ones_leave_it_out_and_only_builds_with_it_are_keyed():
-    recipe, x86_64 = load_pythons()["3.13"], target_for("x86_64")
-    assert "memory-routines" in pipeline.with_build_options(recipe, x86_64).enabled_options
-    # Without PGO, CPython links with zig here, which cannot export the routines.
-    assert pipeline.with_build_options(recipe, x86_64, remove=("pgo",)).executable_objects == ()
-    # Asked for by name, it stays, and _build_here refuses the build.
-    assert "memory-routines" in pipeline.with_build_options(recipe, x86_64, add=("memory-routines",),
+@pytest.mark.parametrize("arch", sorted(TARGETS))
+def test_a_zig_linked_executable_exports_them_with_compiler_rts_copies_made_local(arch, tmp_path):
+    """zig's compiler_rt defines the routines weak and hidden: linked as
+    they are, the executable keeps its own to itself (the reproduction of
+    why a zig link needs executable_objects.zig_runtime). Linked before
+    zig's, its copy with them local leaves ours the only global definitions:
+    exported in place of musl's, and agreeing with them."""
+    target = TARGETS[arch]
+    missing = emulation.problems(target)
+    if missing:
+        pytest.skip(f"this machine cannot run {arch} programs: {'; '.join(missing)}")
+    tools = toolchain.prepare(Context(build_dir=tmp_path / "toolchain", cache_dir=default_cache_dir()), target)
+    work, env = tmp_path / "objects", tools.environment(0)
+    [obj] = executable_objects.compile_objects(tools, ["memory-routines.c"], work, env, tmp_path / "objects.log")
+    # As bin/python3.X links: exported symbols, and compiler_rt pulled in
+    # (CPython's complex arithmetic calls its __muldc3, for one).
+    flags = [f"-Wl,{executable_objects.LINKFORSHARED.split()[-1]}", "-Wl,-u,__muldc3"]
+    hidden = work / "hidden"
+    subprocess.run([tools.cc, *tools.cflags, "-O2", str(CHECK), str(obj), "-o", str(hidden), *flags], check=True,
+                   capture_output=True, env=env)
+    assert elf.read(hidden).position_independent  # linked as the interpreter is: PIE
+    assert not ROUTINES & elf.exported_symbols(hidden), "zig's link exported them without the local copy"
+    runtime = executable_objects.zig_runtime(tools, [obj], work, env, tmp_path / "objects.log")
+    assert [path.name for path in runtime] == ["libcompiler_rt-local.a"]
+    out = run_check(tools, target, tmp_path, obj, NATIVE_CASES if emulation.runs_directly(target) else EMULATED_CASES,
+                    *flags, *map(str, runtime))
+    for routine in ROUTINES:
+        assert f"{routine}: ours from {work / 'check'}, the C library's from " in out
+
+
+def test_the_option_is_on_by_default_everywhere_and_only_builds_with_it_are_keyed():
+    recipe = load_pythons()["3.13"]
+    for arch in TARGETS:
+        assert "memory-routines" in pipeline.with_build_options(recipe, TARGETS[arch]).enabled_options, arch
+    # Without PGO, CPython links with zig on x86_64 too, and keeps them.
+    assert "memory-routines" in pipeline.with_build_options(recipe, target_for("x86_64"),
                                                             remove=("pgo",)).enabled_options
-    assert "memory-routines" not in pipeline.with_build_options(recipe, target_for("aarch64")).enabled_options
     plain = recipe.with_options(recipe.choose_options("x86_64", remove=("memory-routines", "process-allocator")))
     with_routines = recipe.with_options(recipe.choose_options("x86_64", remove=("process-allocator",)))
     assert plain.executable_objects == () and with_routines.executable_objects == ("memory-routines.c",)

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import pinned_source
 
-from musl_cpython import cpython
+from musl_cpython import patching
 from musl_cpython.python_recipes import load_pythons
 
 RELEASES = [(recipe, release) for recipe in load_pythons().values() for release in recipe.releases]
@@ -32,5 +32,5 @@ def test_patches_apply_to_the_pinned_source(recipe, release, tmp_path):
         tar.extractall(tmp_path / "src", members=members, filter="data")
     assert {m.name.split("/", 1)[-1] for m in members} == patched
     src = next((tmp_path / "src").iterdir())
-    applied = cpython.apply_patches(recipe, release.version, src, tmp_path / "patch.log")
+    applied = patching.apply(recipe.patches, src, f"CPython {release.version}", tmp_path / "patch.log")
     assert applied == [f"patches/{name}" for name in recipe.patches]

@@ -17,11 +17,22 @@ def test_every_dependency_is_pinned_and_licensed():
             "mpdecimal", "expat", "libuuid", "gdbm", "zstd"} <= set(deps)
     for dep in deps.values():
         assert dep.licenses and all(SPDX.match(lic) for lic in dep.licenses), dep.name
-        assert dep.modules, f"{dep.name}: which stdlib modules need it?"
+        assert dep.modules or dep.executable_object, f"{dep.name}: which stdlib modules need it?"
         for src in dep.sources:
             assert src.url or src.debian, f"{dep.name}: {src.file} has nowhere to come from"
             if src.debian:
                 assert src.note, f"{dep.name}: say how Debian's file relates to upstream"
+
+
+def test_what_build_options_and_dependencies_name_exists():
+    deps = load_dependencies()
+    for recipe in load_pythons().values():
+        for name, option in recipe.options.items():
+            assert set(option.depends) <= set(deps), f"{recipe.minor}: option {name!r} depends on an unknown library"
+    for dep in deps.values():
+        for patch in dep.patches:
+            header = (PATCHES / patch).read_text().split("\n--- ", 1)[0]
+            assert all(field in header for field in ("What:", "Why:", "Scope:")), f"{dep.name}: {patch}"
 
 
 def test_targets_carry_every_name_a_build_needs():
@@ -163,8 +174,9 @@ def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
     assert recipe.choose_options("x86_64") == on_by_default
     assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == tuple(
         name for name in on_by_default if name != "static-interpreter")
-    # pgo: 3.10 and later; built-in modules: 3.11 and later; the allocator: 3.13 and later.
-    assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter", "memory-routines")
+    # pgo: 3.10 and later; built-in modules: 3.11 and later.
+    assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter", "memory-routines",
+                                                              "process-allocator")
     folded = recipe.with_options(("static-interpreter",))
     assert folded.make == ("LINK_PYTHON_OBJS=$(LIBRARY_OBJS)", "LINK_PYTHON_DEPS=$(LIBRARY_OBJS)",
                            "PYTHON_FOR_BUILD_DEPS=$(BUILDPYTHON) $(LIBRARY_DEPS)") and folded.enabled_options == ("static-interpreter",)

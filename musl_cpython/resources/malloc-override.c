@@ -1,7 +1,9 @@
 /* The C library's malloc family for the interpreter executable, served by
- * the mimalloc that CPython 3.13 and later compile into libpython
- * (Objects/mimalloc, pinned by CPython's own source) instead of musl's
- * mallocng.
+ * mimalloc instead of musl's mallocng: the one CPython 3.13 and later
+ * compile into libpython (Objects/mimalloc, pinned by CPython's own
+ * source), or for 3.9 to 3.12, which carry none, the same copy built as a
+ * dependency and linked into the executable beside this object
+ * (recipes/deps/mimalloc.toml).
  *
  * musl supports replacing malloc: when the main program defines malloc,
  * calloc, realloc and free (and, for the aligned and size-query functions to
