@@ -86,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     medians = [{k: statistics.median(run["seconds"][k] for run in per_build) for k in kernels} for per_build in runs]
     rows = [{"kernel": k, "cells": [(m[k], m[k] / medians[0][k]) for m in medians]} for k in kernels]
     geomeans = [math.exp(statistics.fmean(math.log(m[k] / medians[0][k]) for k in kernels)) for m in medians]
+    peaks = [statistics.median(run["peak_rss_kib"] for run in per_build) for per_build in runs]
     results = {"machine": machine(), "command": command, "arch": args.arch, "version": versions[0],
                "labels": [label for label, _ in args.config], "archives": [a.name for _, a in args.config],
                "rounds": args.rounds, "scale": args.scale, "rows": rows, "geomeans": geomeans,
+               "peak_rss_kib": peaks,
                "qemu": emulation.emulator_version(target)}
     (work / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     key = f"{results['version']}/{args.arch}-under-qemu"
@@ -122,6 +124,10 @@ def render(results: dict, key: str) -> str:
         lines.append(f"| {row['kernel']} | "
                      + " | ".join(f"{seconds * 1000:.0f} ms ({ratio:.3f})" for seconds, ratio in row["cells"]) + " |")
     lines.append("| **geometric mean** | " + " | ".join(f"**{g:.3f}**" for g in results["geomeans"]) + " |")
+    if "peak_rss_kib" in results:  # the whole run's, qemu's own memory included
+        peaks = results["peak_rss_kib"]
+        lines.append("| peak RSS (under qemu) | " + " | ".join(f"{kib / 1024:.1f} MiB ({kib / peaks[0]:.3f})"
+                                                             for kib in peaks) + " |")
     lines += ["", "Archives: " + "; ".join(f"{label}: `{name}`" for label, name in zip(labels, results["archives"]))
               + ".", f"<!-- /ablation {key} -->"]
     return "\n".join(lines) + "\n"

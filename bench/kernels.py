@@ -1,8 +1,10 @@
 """Small CPU-bound kernels that bench/emulated.py times under qemu-user,
 where pyperformance (a venv and pip per interpreter, minutes per benchmark)
 does not fit. Standard library only; deterministic. Prints one JSON object:
-kernel -> seconds for one pass, and a checksum of what the kernels computed
-so that every interpreter is seen to do the same work.
+kernel -> seconds for one pass, a checksum of what the kernels computed so
+that every interpreter is seen to do the same work, and the process's peak
+resident memory (under qemu-user, the emulator's: the same for each build,
+so the difference between builds is the interpreter's).
 
     python kernels.py [SCALE]
 """
@@ -11,6 +13,7 @@ import json
 import pickle
 import random
 import re
+import resource
 import sys
 import time
 
@@ -21,8 +24,16 @@ RECORDS = [{"id": i, "name": f"user-{i:05d}", "score": rng.random(), "tags": [f"
 TEXT = " ".join(f"word{rng.randrange(500)} {rng.choice(['alpha', 'beta', 'gamma'])}-{i}" for i in range(6000))
 
 
-def json_round_trip():
-    return len(json.loads(json.dumps(RECORDS)))
+DOCUMENT = json.dumps(RECORDS)
+
+
+def json_dumps():
+    return len(json.dumps(RECORDS))
+
+
+def json_loads():
+    # pyperformance's json_loads measures this half alone; it allocates most
+    return len(json.loads(DOCUMENT))
 
 
 def pickle_round_trip():
@@ -81,7 +92,7 @@ def sorting():
     return sorted(data)[len(data) // 2][1]
 
 
-KERNELS = [json_round_trip, pickle_round_trip, regex, floats, objects, dicts_and_strings, generators, sorting]
+KERNELS = [json_dumps, json_loads, pickle_round_trip, regex, floats, objects, dicts_and_strings, generators, sorting]
 
 
 def main():
@@ -93,7 +104,8 @@ def main():
         seconds[kernel.__name__] = time.perf_counter() - start
         results.append(result)
     checksum = hashlib.sha256(repr(results).encode()).hexdigest()[:16]
-    print(json.dumps({"seconds": seconds, "checksum": checksum}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    print(json.dumps({"seconds": seconds, "checksum": checksum, "peak_rss_kib": peak}))
 
 
 if __name__ == "__main__":
