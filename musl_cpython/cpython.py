@@ -149,7 +149,7 @@ def cache_material(project, job: Job) -> dict:
             "flags": list(executable_objects.OBJECT_FLAGS),
             "sources": {name: hashlib.sha256((RESOURCES / name).read_bytes()).hexdigest()
                         for name in recipe.executable_objects}}
-        if job.toolchain.kind.runs_zig:  # linked with a copy of zig's compiler_rt (executable_objects.zig_runtime)
+        if job.toolchain.kind.runs_zig:  # linked with a copy of zig's compiler_rt (executable_objects.compiler_rt_copy)
             material["executable_objects"]["zig_runtime"] = "local copies"
     if job.profile is not None:
         material["profile"] = job.profile.sha256
@@ -243,7 +243,7 @@ def prepare(ctx: Context, job: Job, work_name: str, extra_environment: dict[str,
         objects = tuple(executable_objects.compile_objects(toolchain, recipe.executable_objects, directory, env, log))
         linked = [*objects, *(deps_root / "lib" / dep.recipe.executable_object
                               for dep in job.dependencies.values() if dep.recipe.executable_object),
-                  *executable_objects.zig_runtime(toolchain, objects, directory, env, log)]
+                  *executable_objects.compiler_rt_copy(toolchain, objects, directory, env, log)]
         make_variables.append(f"LINKFORSHARED={executable_objects.LINKFORSHARED} {' '.join(map(str, linked))}")
     return Prepared(work, src, sysroot, deps_root, env, configure, make_variables, applied, logs, purpose, objects)
 

@@ -11,7 +11,7 @@ symbol the most hidden visibility among its definitions, so a zig-linked
 executable keeps our routines to itself. The link therefore gets, before
 zig's own, a copy of that compiler_rt in which those definitions are local:
 it answers every other reference, zig's is never pulled in, and ours are
-the only global definitions (zig_runtime).
+the only global definitions (compiler_rt_copy).
 """
 from __future__ import annotations
 
@@ -20,14 +20,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from . import elf
+from . import elf, zig_runtime
 from .errors import BuildError
 from .python_recipes import RESOURCES
 from .steps import detail, run
 from .toolchain import Toolchain
 
-# Where zig's verbose link line names the compiler_rt archive it links.
-_ZIG_RUNTIME = re.compile(r"\S*/libcompiler_rt\.a")
 
 # How the executable's own objects are compiled, besides the target's flags:
 # they define the C library's functions, so the compiler must not assume it
@@ -76,37 +74,24 @@ def check_exported(executable: Path, objects, built: str) -> None:
     detail(f"bin/python exports {', '.join(sorted(defined))} of its own")
 
 
-def _captured(argv: list[str], directory: Path, env: dict[str, str], log: Path) -> subprocess.CompletedProcess:
-    """Run a command whose output is read (and logged)."""
-    result = subprocess.run(argv, cwd=directory, env=env, capture_output=True, text=True)
-    with open(log, "a") as f:
-        f.write(f"$ {' '.join(argv)}\n{result.stdout}{result.stderr}")
-    return result
-
-
-def zig_runtime(toolchain: Toolchain, objects, directory: Path, env: dict[str, str], log: Path) -> list[Path]:
+def compiler_rt_copy(toolchain: Toolchain, objects, directory: Path, env: dict[str, str], log: Path) -> list[Path]:
     """For a zig link: a copy of zig's compiler_rt in which what `objects`
     define is local, to link before zig's own (see the module's docstring);
     nothing for another toolchain, or where compiler_rt defines none of them."""
     if not toolchain.kind.runs_zig or not objects:
         return []
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "runtime-probe.c").write_text("int main(void) { return 0; }\n")
-    probe = _captured([toolchain.cc, *toolchain.cflags, "-v", "runtime-probe.c", "-o", "runtime-probe"],
-                      directory, env, log)
-    found = sorted(set(_ZIG_RUNTIME.findall(probe.stderr + probe.stdout)))
-    if probe.returncode != 0 or len(found) != 1:
-        raise BuildError(f"zig's link line names {len(found)} compiler_rt archives, not one "
-                         f"(exit status {probe.returncode}); see {log}")
-    listed = _captured(["llvm-nm", "--defined-only", found[0]], directory, env, log)
+    runtime = zig_runtime.compiler_rt(toolchain, directory)
+    listed = subprocess.run(["llvm-nm", "--defined-only", str(runtime)], capture_output=True, text=True)
     if listed.returncode != 0:
-        raise BuildError(f"llvm-nm cannot read zig's compiler_rt {found[0]}; see {log}")
+        raise BuildError(f"llvm-nm cannot read zig's compiler_rt {runtime}: {listed.stderr.strip()}")
+    with open(log, "a") as f:
+        f.write(f"$ llvm-nm --defined-only {runtime}\n({len(listed.stdout.splitlines())} lines)\n")
     defined = {line.split()[-1] for line in listed.stdout.splitlines() if len(line.split()) == 3}
     shared = sorted(frozenset().union(*map(elf.object_functions, objects)) & defined)
     if not shared:
         return []
     library = directory / "libcompiler_rt-local.a"
     run("make compiler_rt's copies local", ["llvm-objcopy", *(f"--localize-symbol={name}" for name in shared),
-                                              found[0], library.name], log=log, cwd=directory, env=env)
+                                              str(runtime), library.name], log=log, cwd=directory, env=env)
     detail(f"zig's compiler_rt, with {', '.join(shared)} local, links before zig's own")
     return [library]

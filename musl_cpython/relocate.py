@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import sysconfig
 import tempfile
 from pathlib import Path
@@ -86,8 +87,7 @@ def make_relocatable(ctx: Context, job: Job, python: BuiltPython, tree: Path, pa
         stale.unlink()
     recompile(compiler, tree, [site_packages], epoch, levels=(0,))
 
-    zig_dir = str(toolchain.zig_executable(ctx.project.toolchain.version).parent)
-    forbidden = [*paths.values(), str(toolchains.parent), str(ctx.build_dir), str(ctx.cache_dir), zig_dir, str(REPO)]
+    forbidden = [*paths.values(), str(toolchains.parent), *machine_paths(ctx)]
     leaks = find_leaks(tree, forbidden)
     if leaks:
         raise BuildError("build paths left in the distribution:\n  " + "\n  ".join(leaks[:20]))
@@ -332,19 +332,26 @@ def rewrite_build_paths(tree: Path, replacements: list[tuple[str, str]], drop_pa
     return changed
 
 
+def machine_paths(ctx: Context) -> list[str]:
+    """Where this run's build, caches, tools and user live: no file of a
+    distribution may name them, or its bytes would depend on who built it where."""
+    zig = toolchain.zig_executable(ctx.project.toolchain.version).parent
+    home = str(Path.home())
+    return [str(ctx.build_dir), str(ctx.cache_dir), str(zig), str(zig.resolve()), str(REPO), sys.prefix,
+            *([home.rstrip("/") + "/"] if home.strip("/") else [])]
+
+
 def find_leaks(tree: Path, forbidden: list[str]) -> list[str]:
-    """Text files and bytecode in the tree that name any of the forbidden
-    paths (a .pyc records the source path it was compiled from: a build path
-    there shows in every traceback and breaks reproducibility across build
-    directories)."""
-    needles = [s.encode() for s in forbidden if s]
+    """Files in the tree that name any of the forbidden paths, text and
+    binaries alike: a .pyc records the source path it was compiled from (a
+    build path there shows in every traceback), and an ELF file's debug info
+    names the directories its objects were compiled in."""
+    needles = sorted({s.encode() for s in forbidden if s}, key=len, reverse=True)
     leaks = []
     for path in sorted(tree.rglob("*")):
         if path.is_symlink() or not path.is_file():
             continue
         data = path.read_bytes()
-        if b"\0" in data[:8192] and path.suffix != ".pyc":  # other binaries: ELF, archives
-            continue
         for needle in needles:
             if needle in data:
                 leaks.append(f"{path.relative_to(tree)} names {needle.decode()}")

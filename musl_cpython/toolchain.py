@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import musl
+from . import musl, zig_runtime
 from .cache import key_of
 from .context import Context
 from .errors import BuildError, MissingHostTool
@@ -51,7 +51,7 @@ HOST_TOOLS = {
     "cc": "gcc",             # helper programs that run during a build (ncurses, SQLite)
     "xz": "xz-utils",
     "llvm-strip": "llvm",    # the stripped archive kind
-    "llvm-nm": "llvm",       # zig links of executable objects (executable_objects.zig_runtime)
+    "llvm-nm": "llvm",       # zig links of executable objects (executable_objects.compiler_rt_copy)
     "llvm-objcopy": "llvm",
     "openssl": "openssl",    # verification makes a TLS certificate
     "dpkg-deb": "dpkg",      # Debian's musl package for verification
@@ -171,6 +171,7 @@ class Toolchain:
     identity: str  # changes whenever what the wrappers produce may change
     kind: Kind = field(default_factory=lambda: KINDS["zig"])
     extra_environment: tuple[tuple[str, str], ...] = ()  # the kind's and the target's variables, filled in
+    zig_cache: Path | None = None  # where the wrappers have zig keep what it compiles (kinds that run zig)
 
     def tool(self, role: str) -> str:
         """The wrapper for a role: cc, cxx, ar or ranlib."""
@@ -361,6 +362,8 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
         local_paths.update({"@ZIG@": zig, "@ZIG_CACHE@": ctx.cache_dir / "zig",
                             "@ZIG_LIB@": (zig.parent / "lib").resolve()})
         facts.append([zig_version])
+    if kind.runs_zig:
+        facts.append(["zig's runtime stripped of debug info"])  # zig_runtime.strip_debug_info
     commands = [[arg.replace("{cross_gcc}", target.cross_gcc) for arg in argv] for argv in kind.version_commands]
     facts += [subprocess.run(argv, capture_output=True, text=True).stdout
               for argv in commands if shutil.which(argv[0])]
@@ -395,5 +398,8 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
         _compile_compat_library(bin_dir, local_paths["@MUSL_COMPAT@"])
     extra = tuple((name, value.replace("@ZIG@", str(local_paths["@ZIG@"])))
                   for name, value in sorted(target_environment.items())) + kind.environment
-    return Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
-                     extra_environment=extra)
+    tools = Toolchain(target=target, bin_dir=bin_dir, cflags=cflags, identity=identity, kind=kind,
+                      extra_environment=extra, zig_cache=local_paths.get("@ZIG_CACHE@") if kind.runs_zig else None)
+    if kind.runs_zig:
+        zig_runtime.strip_debug_info(tools)
+    return tools

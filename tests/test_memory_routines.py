@@ -103,7 +103,7 @@ def test_a_gcc_linked_executable_exports_the_routines_in_place_of_musls(arch, tm
 def test_a_zig_linked_executable_exports_them_with_compiler_rts_copies_made_local(arch, tmp_path):
     """zig's compiler_rt defines the routines weak and hidden: linked as
     they are, the executable keeps its own to itself (the reproduction of
-    why a zig link needs executable_objects.zig_runtime). Linked before
+    why a zig link needs executable_objects.compiler_rt_copy). Linked before
     zig's, its copy with them local leaves ours the only global definitions:
     exported in place of musl's, and agreeing with them."""
     target = TARGETS[arch]
@@ -121,7 +121,7 @@ def test_a_zig_linked_executable_exports_them_with_compiler_rts_copies_made_loca
                    capture_output=True, env=env)
     assert elf.read(hidden).position_independent  # linked as the interpreter is: PIE
     assert not ROUTINES & elf.exported_symbols(hidden), "zig's link exported them without the local copy"
-    runtime = executable_objects.zig_runtime(tools, [obj], work, env, tmp_path / "objects.log")
+    runtime = executable_objects.compiler_rt_copy(tools, [obj], work, env, tmp_path / "objects.log")
     assert [path.name for path in runtime] == ["libcompiler_rt-local.a"]
     out = run_check(tools, target, tmp_path, obj, NATIVE_CASES if emulation.runs_directly(target) else EMULATED_CASES,
                     *flags, *map(str, runtime))

@@ -49,7 +49,7 @@ def test_the_executables_malloc_family_serves_libc_and_threads_from_mimalloc(arc
     defined, undefined = object_symbols(override)
     assert defined == FAMILY
     assert undefined == {"mi_" + name for name in FAMILY}  # forwards, and calls nothing else
-    assert executable_objects.zig_runtime(linker, [override], work, env, log) == []  # compiler_rt has none of them
+    assert executable_objects.compiler_rt_copy(linker, [override], work, env, log) == []  # compiler_rt has none of them
     program = work / "check"
     compiled = subprocess.run([linker.cc, *linker.cflags, "-O2", str(CHECK), str(override),
                                str(mimalloc.root / "lib" / "mimalloc.o"), "-o", str(program), "-pthread",

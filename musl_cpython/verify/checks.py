@@ -47,7 +47,7 @@ CATALOGUE = {
     "installers.c_extension": "C extension built with zig cc from sysconfig and python3-config",
     "installers.unpacked_by_hand": "unpacked by hand at a path with a space: python3-config --includes --ldflags "
                                    "work, sysconfig's LIBDIR and INCLUDEPY exist",
-    "leaks.build_paths": "no text file names the build, cache or toolchain paths",
+    "leaks.build_paths": "no file, text or binary, names the build, cache, toolchain, venv or home paths",
     "isolation.loader_only_root": "runs in a root holding only the musl loader and the tree",
     "isolation.no_proc": "runs in a root holding only the musl loader and the tree, with no /proc mounted",
 }

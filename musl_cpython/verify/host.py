@@ -12,7 +12,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
-from .. import REPO, emulation, musl, relocate, toolchain
+from .. import emulation, musl, relocate, toolchain
 from ..archives import safe_extract, tree_in
 from .checks import Fail, Report, Skip
 from .session import Session, last_line
@@ -167,8 +167,7 @@ def compile_extension(session: Session, facts: dict, ldversion: str) -> Path:
 
 
 def leaks(session: Session) -> str:
-    zig_dir = toolchain.zig_executable(session.ctx.project.toolchain.version).parent
-    forbidden = [str(session.ctx.build_dir), str(session.ctx.cache_dir), str(zig_dir), str(REPO)]
+    forbidden = relocate.machine_paths(session.ctx)
     found = relocate.find_leaks(session.tree, forbidden)
     if found:
         raise Fail("; ".join(found[:10]))
