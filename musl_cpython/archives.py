@@ -8,7 +8,9 @@ same tree always gives the same bytes.
 """
 from __future__ import annotations
 
+import contextlib
 import gzip
+import hashlib
 import os
 import posixpath
 import stat
@@ -167,3 +169,44 @@ def _compressor(dest: Path, raw, epoch: int):
     if dest.name.endswith(".tar.zst"):
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL, threads=0).stream_writer(raw, closefd=False)
     raise BuildError(f"{dest.name}: unknown archive type (expected .tar.gz or .tar.zst)")
+
+
+@contextlib.contextmanager
+def _streamed(archive: Path):
+    """A .tar.gz or .tar.zst read as a stream; one that cannot be read to its end is a BuildError."""
+    try:
+        with open(archive, "rb") as raw:
+            stream = zstandard.ZstdDecompressor().stream_reader(raw) if archive.name.endswith(".zst") else raw
+            with tarfile.open(fileobj=stream, mode="r|*") as tar:
+                yield tar
+    except (tarfile.TarError, zstandard.ZstdError, EOFError, OSError) as e:
+        raise BuildError(f"{archive}: not a readable archive ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                         ) from None
+
+
+def member_text(archive: Path, name: str) -> str:
+    """One member's text, read as a stream (PYTHON.json leads a full archive)."""
+    with _streamed(archive) as tar:
+        for member in tar:
+            if member.name == name and member.isreg():
+                return tar.extractfile(member).read().decode()
+    raise BuildError(f"{archive}: no {name} in it")
+
+
+def member_digests(archive: Path) -> dict[str, str]:
+    """Each member of a .tar.gz or .tar.zst, read as a stream, as one line
+    that changes with anything in it: type, mode, and the sha256 of a file's
+    bytes or a link's target."""
+    def describe(member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
+        if member.isreg():
+            digest = hashlib.sha256()
+            stream = tar.extractfile(member)
+            while chunk := stream.read(1 << 20):
+                digest.update(chunk)
+            return f"file {member.mode:o} {digest.hexdigest()}"
+        if member.issym() or member.islnk():
+            return f"{'symlink' if member.issym() else 'hardlink'} {member.mode:o} -> {member.linkname}"
+        return f"{'directory' if member.isdir() else 'other'} {member.mode:o}"
+
+    with _streamed(archive) as tar:
+        return {member.name: describe(member, tar) for member in tar}

@@ -88,6 +88,15 @@ def cmd_verify(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
+    if args.from_archive:
+        if args.against_cache or args.profile or args.variant:
+            raise UsageError("reproduce --from takes the build, its options and its profile from the archive; "
+                             "--against-cache, --profile and --variant do not go with it")
+        same = reproduce.reproduce_from(_context(args), Path(args.from_archive).absolute(),
+                                        Path(args.keep) if args.keep else None)
+        say(f"reproducible: every member of {Path(args.from_archive).name} and the archives beside it is identical"
+            if same else "NOT reproducible: members differ")
+        return 0 if same else 1
     same = reproduce.reproduce(_context(args), args.python, args.arch,
                                Path(args.keep) if args.keep else None, args.against_cache,
                                Path(args.profile).absolute() if args.profile else None, _variant_options(args))
@@ -207,6 +216,10 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("--profile", metavar="PATH",
                        help="the PGO profile both builds use (a profile file or a published full archive); "
                             "by default the first build trains one and the second uses it")
+    again.add_argument("--from", dest="from_archive", metavar="FULL_ARCHIVE",
+                       help="rebuild what a published -full archive's PYTHON.json names, in fresh caches with "
+                            "the profile it carries, and report every member that differs from it (and from "
+                            "the install_only archives beside it)")
     again.set_defaults(func=cmd_reproduce)
 
     releaser = sub.add_parser("release", help="write SHA256SUMS and uv's download-metadata.json for a folder")
