@@ -155,7 +155,8 @@ def _toolchain(ctx: Context, job: Job) -> dict:
 def compiler_description(kind: toolchain.Kind, target: Target, zig) -> str:
     """A toolchain kind's compiler in words, for PYTHON.json."""
     return {"zig": f"zig cc {zig.version} (PyPI {zig.package})",
-            "musl-gcc": f"Debian's GCC with musl's specs, and zig {zig.version}'s Linux headers",
+            "musl-gcc": f"Debian's GCC and binutils from pinned packages, with the specs of Debian's musl-dev for "
+                        f"{target.debian_arch}, and zig {zig.version}'s Linux headers",
             "cross-gcc": f"Debian's cross GCC ({target.cross_gcc}) with the specs of Debian's musl-dev for "
                          f"{target.debian_arch}, and zig {zig.version}'s Linux headers",
             "native": "the host's GCC (Alpine)"}[kind.name]

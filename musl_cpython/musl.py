@@ -34,10 +34,10 @@ def musl_root(ctx: Context, target: Target, newest: bool = False) -> Path:
     return entry.path
 
 
-def cross_sysroot(ctx: Context, target: Target) -> Path:
+def sysroot(ctx: Context, target: Target) -> Path:
     """Debian's musl and musl-dev for the target (the oldest supported musl),
-    unpacked into one tree (cached): what the cross-gcc toolchain compiles
-    and links against."""
+    unpacked into one tree (cached): what the musl-gcc and cross-gcc
+    toolchains compile and link against."""
     musl = ctx.project.musl
     version = target.musl_debian_version or musl.debian_version
     suite = target.musl_debian_suite or musl.debian_suite

@@ -36,6 +36,15 @@ class SourceFile:
 
 
 @dataclass(frozen=True)
+class DebianPackage:
+    """A Debian binary package, pinned by version and sha256."""
+
+    package: str
+    version: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class Target:
     arch: str
     triple: str
@@ -56,15 +65,19 @@ class Target:
     qemu: str
     cflags: tuple[str, ...] = ()
     zig_cpu: str = ""  # zig's -mcpu, where the target's default CPU assumes too much
-    # Debian's musl-gcc specs for this arch (package musl-tools), and zig's
-    # directory of Linux headers for it: the compiler of PGO builds on a
-    # glibc host of this arch.
-    musl_gcc_specs: str = ""
+    # The compiler of PGO builds on a glibc host of this arch (the musl-gcc
+    # toolchain): Debian's GCC and binutils from these packages of this
+    # suite, unpacked into the cache (pinned_gcc.py), with the specs of
+    # Debian's musl-dev (musl_dev_deb_sha256) and zig's directory of Linux
+    # headers for the arch.
+    gcc_debs: tuple[DebianPackage, ...] = ()
+    gcc_suite: str = ""
     zig_kernel_headers: str = ""
     # The profiling compiler of a PGO cross build from another arch (build
     # --with pgo): Debian's cross GCC of this prefix (package gcc-<prefix>),
     # with the specs, headers and start files of Debian's musl-dev for this
-    # arch (the oldest supported musl's, pinned by sha256).
+    # arch (the oldest supported musl's, pinned by sha256; the musl-gcc
+    # toolchain's too).
     cross_gcc: str = ""
     musl_dev_deb_sha256: str = ""
     # Build options the release workflow asks for by name for this target

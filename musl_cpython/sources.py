@@ -246,6 +246,10 @@ def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: s
     pin = SourceFile(file=f"{package}_{version.split(':')[-1]}_{debian_arch}.deb", sha256=sha256)
     if path := _verified_cache_entry(ctx, pin):
         return path
+    if ctx.sources_dir is not None and (ctx.sources_dir / pin.file).is_file():
+        candidate = ctx.sources_dir / pin.file
+        detail(f"{pin.file}: from local mirror {ctx.sources_dir}")
+        return _store(ctx, pin, lambda tmp: shutil.copyfile(candidate, tmp), f"local mirror {candidate}")
     spec = f"{package}:{debian_arch}={version}"
     options = debian.apt_options(ctx.cache_dir / "apt" / f"{suite}-{debian_arch}", suite, debian_arch)
 
@@ -255,8 +259,11 @@ def fetch_debian_binary(ctx: Context, package: str, debian_arch: str, version: s
                                     text=True)
             debs = list(Path(tmp).glob("*.deb"))
             if result.returncode != 0 or len(debs) != 1:
-                raise SourceUnavailable(f"Debian package {spec} ({suite}) unavailable: "
-                                        f"{result.stderr.strip().splitlines()[-1:]}")
+                said = (result.stderr.strip().splitlines() or ["no output"])[-1]
+                raise SourceUnavailable(
+                    f"Debian package {package} {version} for {debian_arch} (pinned sha256 {sha256}) is not served "
+                    f"by Debian's {suite} here ({said}); put {pin.file} into a local mirror and give it with "
+                    "--sources-dir")
             shutil.move(debs[0], dest)
 
     return _store(ctx, pin, download, f"Debian package {spec}")

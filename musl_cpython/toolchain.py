@@ -29,7 +29,7 @@ from pathlib import Path
 
 import jinja2
 
-from . import musl, zig_runtime
+from . import musl, pinned_gcc, zig_runtime
 from .cache import key_of
 from .context import Context
 from .errors import BuildError, MissingHostTool
@@ -96,8 +96,11 @@ class Kind:
     # scripts and flags); {cross_gcc} is the target's cross compiler prefix.
     version_commands: tuple[tuple[str, ...], ...] = ()
     # Compiles against Debian's musl-dev for the target, unpacked into the
-    # cache (musl.cross_sysroot), through specs that point into it.
+    # cache (musl.sysroot), through specs that point into it.
     musl_sysroot: bool = False
+    # Runs GCC and binutils from the target's pinned Debian packages,
+    # unpacked into the cache (pinned_gcc.py), never the host's.
+    pinned_gcc: bool = False
 
 
 KINDS = {
@@ -126,22 +129,29 @@ KINDS = {
         version_commands=(("cc", "--version"), ("ld", "--version"),
                           ("apk", "info", "-v", "gcc", "binutils", "musl", "musl-dev"))),
     "musl-gcc": Kind(
-        name="musl-gcc", through="Debian's GCC with musl's specs", flags="native_toolchain",
-        host_tools={**HOST_TOOLS, "musl-gcc": "musl-tools", "gcc-ar": "gcc", "gcc-ranlib": "gcc"},
+        name="musl-gcc", through="Debian's GCC from pinned packages, with musl's specs", flags="native_toolchain",
+        host_tools=HOST_TOOLS,  # GCC and binutils are not the host's: the target's gcc_debs (pinned_gcc.py)
         install_command="apt-get install {packages} (or run ./bootstrap.sh)",
         programs=_GCC_PROGRAMS,
-        # Debian's musl-dev leaves out crypt.h with crypt(3); zig's musl
-        # headers are searched after all others, for what Debian's lack. The
-        # Linux headers are zig's too, whose version is pinned.
-        compilers={"cc": "gcc {musl}", "cxx": "g++ {musl}"}, tools=_GCC_TOOLS,
+        # Debian's musl-dev from the cache (pinned), as for cross-gcc; its
+        # crypt.h with crypt(3) is missing, so zig's musl headers are searched
+        # after all others, for what Debian's lack. The Linux headers are
+        # zig's too, whose version is pinned. The sysroot and GCC's own tree
+        # (its include/ directory) are mapped to fixed names like the others.
+        # Nothing CPython builds is C++ (Debian's libstdc++ is glibc's anyway):
+        # no g++ is pinned, and the C++ wrapper names one that is not there.
+        compilers={"cc": "@GCC_ROOT@/usr/bin/gcc-12 -ffile-prefix-map=@MUSL_SYSROOT@=/musl "
+                         "-ffile-prefix-map=@GCC_ROOT@=/gcc {musl}",
+                   "cxx": "@GCC_ROOT@/usr/bin/g++-12 -ffile-prefix-map=@MUSL_SYSROOT@=/musl "
+                          "-ffile-prefix-map=@GCC_ROOT@=/gcc {musl}"},
+        tools={"ar": ("GCC's ar, which loads the LTO plugin", "@GCC_ROOT@/usr/bin/gcc-ar-12"),
+               "ranlib": ("GCC's ranlib, which loads the LTO plugin", "@GCC_ROOT@/usr/bin/gcc-ranlib-12")},
         reads_zig_lib=True, answers_multiarch=True, drops_host_library_dirs=True, profiles=True,
+        musl_sysroot=True, pinned_gcc=True,
         # Debian's libc.so of musl lacks crypt(3), which every other musl build
         # exports: configure's link test for it fails, though the crypt module
         # links (as a shared object) and loads wherever musl is whole.
-        environment=(("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes")),
-        # GCC, binutils and musl are Debian's (bookworm's, pinned by the suite).
-        version_commands=(("dpkg-query", "-W", "-f", "${Package} ${Version}\\n", "gcc-12", "binutils", "musl-dev",
-                           "musl-tools"), ("gcc", "--version"))),
+        environment=(("ac_cv_search_crypt_r", "none required"), ("ac_cv_crypt_crypt", "yes"))),
     "cross-gcc": Kind(
         name="cross-gcc", through="Debian's cross GCC with musl's specs", flags="native_toolchain",
         host_tools={**HOST_TOOLS, "{cross_gcc}-gcc": "gcc-{cross_gcc}"},
@@ -226,14 +236,12 @@ def for_cpython(ctx: Context, target: Target, tools: Toolchain, profile_guided: 
                              f"musl_dev_deb_sha256 in recipes/targets/{target.arch}.toml")
         require_host_tools(kind, target)
         return prepare(ctx, target, kind)
-    if not target.musl_gcc_specs:
-        raise BuildError(f"PGO for {target.arch} needs a profiling compiler: set musl_gcc_specs in "
-                         f"recipes/targets/{target.arch}.toml, or drop --enable-optimizations")
+    if not target.gcc_debs or not target.musl_dev_deb_sha256:
+        raise BuildError(f"PGO for {target.arch} on this {target.arch} host needs a profiling compiler: pin "
+                         f"gcc_debs, gcc_suite and musl_dev_deb_sha256 in recipes/targets/{target.arch}.toml "
+                         "(as x86_64.toml does), or build with --no-pgo")
     musl_gcc = KINDS["musl-gcc"]
     require_host_tools(musl_gcc)
-    if not Path(target.musl_gcc_specs).is_file():
-        raise MissingHostTool(f"{target.musl_gcc_specs} is missing: apt-get install musl-tools musl-dev "
-                              "(or run ./bootstrap.sh)")
     return prepare(ctx, target, musl_gcc)
 
 
@@ -293,7 +301,7 @@ _TEMPLATES.filters["quote"] = shlex.quote
 def scripts(kind: Kind, target: Target, ldflags: tuple[str, ...]) -> dict[str, str]:
     """The wrappers of `kind` for `target`, with @MARKERS@ where local paths go."""
     headers = "@ZIG_LIB@/libc/include"
-    specs = "@MUSL_SPECS@" if kind.musl_sysroot else target.musl_gcc_specs
+    specs = "@MUSL_SPECS@"  # the target's musl-dev's, moved into its sysroot (musl.sysroot_specs)
     fields = {"zig_target": target.zig_target, "cpu": f" -mcpu={target.zig_cpu}" if target.zig_cpu else "",
               "cross_gcc": target.cross_gcc,
               "musl": f"-specs {specs} -isystem {headers}/{target.zig_kernel_headers} "
@@ -369,8 +377,13 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
               for argv in commands if shutil.which(argv[0])]
     texts = scripts(kind, target, settings.ldflags)
     bin_dir = ctx.build_dir / "toolchain" / f"{target.arch}-{kind.name}"
+    if kind.pinned_gcc:
+        root = pinned_gcc.gcc_root(ctx, target)
+        libraries = sorted((root / "usr" / "lib").glob("*-linux-gnu"))
+        local_paths.update({"@GCC_ROOT@": root, "@GCC_LIBRARIES@": libraries[0] if libraries else root / "usr" / "lib"})
+        facts.append([[deb.package, deb.version, deb.sha256] for deb in target.gcc_debs])
     if kind.musl_sysroot:
-        sysroot = musl.cross_sysroot(ctx, target)
+        sysroot = musl.sysroot(ctx, target)
         specs = musl.sysroot_specs(sysroot, target, "@MUSL_SYSROOT@")
         # Every link takes the glibc-compatibility library after libgcc, whose
         # references it answers (resources/glibc-compat/).

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from musl_cpython import elf, emulation, metadata, musl, pgo, toolchain
+from musl_cpython import elf, emulation, metadata, musl, pgo, pinned_gcc, toolchain
 from musl_cpython.context import Context, default_cache_dir
 from musl_cpython.python_recipes import python_for
 from musl_cpython.recipes import load_targets, target_for
@@ -39,6 +39,24 @@ def test_pgo_builds_use_gcc_with_musl(gcc):
     # CPython's configure compares this with the platform triplet; Debian's GCC would say x86_64-linux-gnu.
     answer = subprocess.run([gcc.cc, "--print-multiarch"], capture_output=True, text=True, check=True)
     assert answer.stdout.strip() == "x86_64-linux-musl"
+
+
+@needs_x86_64
+def test_the_pgo_compiler_comes_from_its_pinned_packages_and_needs_nothing_of_the_hosts_apt(gcc, tmp_path):
+    """With no host program on PATH at all (no gcc, as or ld), the wrapper
+    compiles, LTO-links and instruments a program from the pinned tree."""
+    root = pinned_gcc.gcc_root(Context(cache_dir=default_cache_dir()), target_for("x86_64"))
+    (tmp_path / "loop.c").write_text(PROGRAM)
+    result = subprocess.run([gcc.cc, *gcc.cflags, "-O2", "-flto", "-fprofile-generate", "-v", "loop.c", "-o", "loop"],
+                            capture_output=True, text=True, cwd=tmp_path, env={"PATH": "/nonexistent", "HOME": "/"})
+    assert result.returncode == 0, result.stderr
+    # The programs the driver ran (as and ld, by name, can only come from the PATH the wrapper sets).
+    programs = [line.split()[0] for line in result.stderr.splitlines()
+                if line.startswith(" /") and Path(line.split()[0]).name in ("cc1", "collect2", "lto-wrapper", "lto1")]
+    assert {Path(p).name for p in programs} >= {"cc1", "collect2"}, result.stderr[-2000:]
+    assert all(Path(program).resolve().is_relative_to(root) for program in programs), programs
+    assert subprocess.run([str(tmp_path / "loop")], capture_output=True, cwd=tmp_path).returncode == 0
+    assert list(tmp_path.glob("*.gcda"))
 
 
 @needs_x86_64
@@ -118,7 +136,7 @@ def test_a_cross_instrumented_program_trains_under_qemu_and_its_profile_is_used(
     program = elf.read(tmp_path / "loop")
     assert program.interp == target.musl_loader and program.needed == ("libc.so",)
     assert program.has_relro and program.bind_now and not program.exec_stack
-    sysroot = musl.cross_sysroot(ctx, target)
+    sysroot = musl.sysroot(ctx, target)
     assert str(sysroot).encode() not in (tmp_path / "loop").read_bytes()  # mapped to /musl in debug info
     with emulation.runner(ctx, target, [tmp_path]) as runner:
         out = subprocess.run(runner.argv(["./loop"], tmp_path), capture_output=True, text=True, cwd=tmp_path)

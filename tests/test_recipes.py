@@ -47,15 +47,22 @@ def test_targets_carry_every_name_a_build_needs():
 
 
 def test_targets_that_name_a_profiling_compiler_name_what_it_reads():
-    # Debian's musl-dev installs the specs under musl's own triplet; the
-    # kernel headers are zig's, which must have the directory named.
+    # The kernel headers are zig's, which must have the directory named; a
+    # pinned GCC comes whole from one suite, with the musl-dev it compiles against.
     zig_headers = toolchain.zig_executable(load_project().toolchain.version).parent / "lib" / "libc" / "include"
-    named = {arch: target for arch, target in load_targets().items() if target.musl_gcc_specs}
-    assert "x86_64" in named
-    for arch, target in named.items():
-        assert target.musl_gcc_specs == f"/usr/lib/{target.platform_triplet}/musl-gcc.specs", arch
-        assert (zig_headers / target.zig_kernel_headers).is_dir(), arch
-        assert target.zig_kernel_headers.endswith("-linux-any"), arch
+    targets = load_targets()
+    assert targets["x86_64"].gcc_debs
+    for arch, target in targets.items():
+        if target.gcc_debs or target.cross_gcc:
+            assert (zig_headers / target.zig_kernel_headers).is_dir(), arch
+            assert target.zig_kernel_headers.endswith("-linux-any"), arch
+            assert re.fullmatch(r"[0-9a-f]{64}", target.musl_dev_deb_sha256), arch
+        if target.gcc_debs:
+            assert target.gcc_suite, arch
+            packages = {deb.package for deb in target.gcc_debs}
+            assert {"cpp-12", "libgcc-12-dev", "binutils", "libisl23", "libmpc3", "libmpfr6"} <= packages, arch
+            for deb in target.gcc_debs:
+                assert re.fullmatch(r"[0-9a-f]{64}", deb.sha256), (arch, deb.package)
 
 
 def test_python_recipes_name_existing_patches_and_their_why():

@@ -172,3 +172,22 @@ def test_a_pypi_pin_that_does_not_exist_is_named(ctx):
     src = SourceFile(file="pip-0.0.0-py3-none-any.whl", sha256="0" * 64, pypi="pip==0.0.0")
     with pytest.raises(SourceUnavailable, match="pip==0.0.0"):
         sources.fetch(ctx, (src,), "pip")
+
+
+def test_a_pinned_debian_package_the_archive_no_longer_serves_names_the_pin_and_the_mirror(ctx, tmp_path):
+    """A pin apt cannot get (here a version Debian never had) fails with one
+    message naming the package, its pin and --sources-dir; from a mirror
+    holding the file it is taken, verified."""
+    from musl_cpython.context import Context
+    sha256 = hashlib.sha256(PAYLOAD).hexdigest()
+    with pytest.raises(SourceUnavailable) as e:
+        sources.fetch_debian_binary(ctx, "gcc-12", "amd64", "12.2.0-0musl1", sha256, "bookworm")
+    message = str(e.value)
+    assert "gcc-12 12.2.0-0musl1 for amd64" in message and sha256 in message and "--sources-dir" in message
+    assert not leftovers(ctx)
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "gcc-12_12.2.0-0musl1_amd64.deb").write_bytes(PAYLOAD)
+    mirrored = Context(build_dir=ctx.build_dir, cache_dir=ctx.cache_dir, sources_dir=mirror)
+    path = sources.fetch_debian_binary(mirrored, "gcc-12", "amd64", "12.2.0-0musl1", sha256, "bookworm")
+    assert path.read_bytes() == PAYLOAD
