@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -334,11 +335,24 @@ def rewrite_build_paths(tree: Path, replacements: list[tuple[str, str]], drop_pa
 
 def machine_paths(ctx: Context) -> list[str]:
     """Where this run's build, caches, tools and user live: no file of a
-    distribution may name them, or its bytes would depend on who built it where."""
+    distribution may name them, or its bytes would depend on who built it
+    where. The venv only where this Python is one (a system Python's prefix,
+    /usr, is everyone's), and $HOME only where it is the user's own: not /,
+    and not a world-writable directory such as /tmp (the container build's
+    HOME), whose name CPython's own files rightly hold."""
     zig = toolchain.zig_executable(ctx.project.toolchain.version).parent
-    home = str(Path.home())
-    return [str(ctx.build_dir), str(ctx.cache_dir), str(zig), str(zig.resolve()), str(REPO), sys.prefix,
-            *([home.rstrip("/") + "/"] if home.strip("/") else [])]
+    paths = [str(ctx.build_dir), str(ctx.cache_dir), str(zig), str(zig.resolve()), str(REPO)]
+    if sys.prefix != sys.base_prefix:
+        paths.append(sys.prefix)
+    home = Path.home()
+    if str(home).strip("/"):
+        try:
+            world_writable = home.stat().st_mode & stat.S_IWOTH
+        except OSError:
+            world_writable = True
+        if not world_writable:
+            paths.append(str(home).rstrip("/") + "/")
+    return paths
 
 
 def find_leaks(tree: Path, forbidden: list[str]) -> list[str]:

@@ -39,12 +39,16 @@ def test_the_leak_check_reads_the_debug_info_of_binaries(tmp_path):
     assert b"\0" in (tree / "libplanted.so").read_bytes()[:8192]  # a binary, which the check once skipped
 
 
-def test_this_machines_paths_include_the_venv_zig_and_home():
+def test_this_machines_paths_include_the_venv_zig_and_home(monkeypatch, tmp_path):
     import sys
     ctx = Context()
     paths = relocate.machine_paths(ctx)
+    assert sys.prefix != sys.base_prefix, "the tests run in the project's venv"
     assert {str(ctx.build_dir), str(ctx.cache_dir), sys.prefix, f"{Path.home()}/"} <= set(paths)
     assert any(path.endswith("ziglang") for path in paths)
+    # A world-writable HOME (the container build's /tmp) is no one's: CPython's own files name /tmp/.
+    monkeypatch.setenv("HOME", "/tmp")
+    assert "/tmp/" not in relocate.machine_paths(Context(cache_dir=tmp_path))
 
 
 @pytest.mark.parametrize("arch", sorted(TARGETS))
