@@ -52,10 +52,19 @@ def entries(python_spec: str = "all", arch_spec: str = "all") -> list[dict]:
                             "variant": variant, "triple": target.triple,
                             "options": " ".join(f"--with {name}" for name in release_options(recipe, target, variant)),
                             "docker_platform": target.docker_platform, "runner": target.runner,
-                            # Alpine on a runner of the arch itself (its GCC builds natively);
-                            # zig's cross build elsewhere.
-                            "backend": "container" if RUNNER_MACHINES.get(target.runner) == arch else "host"})
+                            "backend": release_backend(target)})
     return out
+
+
+def release_backend(target) -> str:
+    """Where the release builds a target: on the host path, in Debian, as the
+    README's command and `build.py reproduce` build it, so that anyone can
+    rebuild the published bytes; that is every cross arch (zig, or the cross
+    GCC for PGO), and an arch its runner runs natively whose PGO compiler is
+    pinned (gcc_debs: x86_64). Inside Alpine, by its own GCC, an arch a runner
+    runs natively without one (aarch64)."""
+    native = RUNNER_MACHINES.get(target.runner) == target.arch
+    return "container" if native and not target.gcc_debs else "host"
 
 
 def release_options(recipe, target, variant: str) -> list[str]:

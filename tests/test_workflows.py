@@ -174,6 +174,30 @@ def test_every_matrix_entrys_commands_resolve():
     assert checked > len(matrix.entries())
 
 
+def test_artifacts_pass_between_the_jobs_by_name_and_path():
+    """What GitHub cannot be asked about here: every artifact a job downloads
+    is one an earlier job of its needs uploads, by the same name, and none
+    lies under a hidden directory, which upload-artifact leaves out."""
+    def artifacts(job, action):
+        return [step["with"] for step in job["steps"] if step.get("uses", "").startswith(f"actions/{action}@")]
+    all_jobs = jobs(RELEASE)
+    for name, job in all_jobs.items():
+        needs = job.get("needs", [])
+        needs = [needs] if isinstance(needs, str) else needs
+        uploaded = {a["name"] for need in needs for a in artifacts(all_jobs[need], "upload-artifact")}
+        for download in artifacts(job, "download-artifact"):
+            if "pattern" in download:
+                assert any(re.fullmatch(download["pattern"].replace("*", ".*"), n) for n in uploaded), name
+            else:
+                assert download["name"] in uploaded, f"{name} downloads {download['name']}, which no need uploads"
+        for upload in artifacts(job, "upload-artifact"):
+            for path in upload["path"].split():
+                assert not any(part.startswith(".") for part in Path(path).parts), f"{name}: {path} is hidden"
+    released = [a["name"] for job in all_jobs.values() for a in artifacts(job, "upload-artifact")
+                if a["name"].startswith("cpython-")]
+    assert {n.split("${{")[0] for n in released} == {"cpython-"} and len(released) == 2  # build-host, verify-container
+
+
 def test_the_verify_step_takes_the_distributions_and_not_the_profile(tmp_path):
     """`build.py verify dist` verifies each distribution archive; given a PGO
     profile it would exit 2, which had failed every PGO job (ebdb71f)."""
@@ -192,12 +216,13 @@ def test_the_verify_step_takes_the_distributions_and_not_the_profile(tmp_path):
 @pytest.mark.e2e
 def test_the_host_build_job_runs_here(tmp_path):
     """The build-host job's run: steps, verbatim, for the x86_64 3.13 entry of
-    the matrix job's output, in a copy of this checkout (this machine is the
-    job's Debian 12, as root); then the release job's index step. The
-    artifacts come from the shared cache where earlier builds left them."""
+    the matrix job's host output (x86_64 releases are built as the README
+    builds them), in a copy of this checkout (this machine is the job's
+    Debian 12, as root); then the release job's index step. The artifacts
+    come from the shared cache where earlier builds left them."""
     work = tmp_path / "checkout"
     shutil.copytree(REPO, work, symlinks=True, ignore=shutil.ignore_patterns(
-        ".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".ci-cache"))
+        ".git", ".venv", "build", "dist", "__pycache__", ".pytest_cache", "ci-cache"))
     (work / ".venv").symlink_to(REPO / ".venv")  # bootstrap's pip installs find everything in place
     output = tmp_path / "github-output"
     env = {**os.environ, "GITHUB_OUTPUT": str(output)}
@@ -211,8 +236,7 @@ def test_the_host_build_job_runs_here(tmp_path):
     run(run_lines(jobs(RELEASE)["matrix"], {}))
     written = {key: json.loads(value)["include"] for key, value in
                (line.split("=", 1) for line in output.read_text().splitlines())}
-    [entry] = [e for backend in written.values() for e in backend
-               if (e["minor"], e["arch"], e["variant"]) == ("3.13", "x86_64", "")]
+    [entry] = [e for e in written["host"] if (e["minor"], e["arch"], e["variant"]) == ("3.13", "x86_64", "")]
     run(run_lines(jobs(RELEASE)["build-host"], entry))
     dist = work / "dist"
     archives = sorted(p.name for p in dist.iterdir() if not p.name.endswith(".verify.json"))
