@@ -81,6 +81,9 @@ class BuildOption:
     # Options it cannot be built with: left out when they are only defaults,
     # an error when asked for by name.
     excludes: tuple[str, ...] = ()
+    # Options it cannot be built without: where one of them is left out, this
+    # one is too when it is only a default, and asked for by name it is an error.
+    requires: tuple[str, ...] = ()
     # [wheels] that verification cannot install for this variant: distribution -> why.
     without_wheels: dict[str, str] = field(default_factory=dict)
 
@@ -144,7 +147,15 @@ class PythonRecipe:
                   if name not in remove and (name in add or (option.default and option.applies(self.minor, arch)
                                                              and not (cross and name == "pgo")))]
         excluded = {other for name in chosen for other in self.options[name].excludes}
-        return tuple(name for name in chosen if name not in excluded)
+        chosen = [name for name in chosen if name not in excluded]
+        for name in list(chosen):
+            missing = [needed for needed in self.options[name].requires if needed not in chosen]
+            if missing and name in add:
+                raise UsageError(f"build option {name!r} needs {', '.join(map(repr, missing))} for Python "
+                                 f"{self.minor}, which this build leaves out")
+            if missing:
+                chosen.remove(name)
+        return tuple(chosen)
 
     def with_options(self, names) -> PythonRecipe:
         """This recipe with what the named options add folded into its own lists and tables."""

@@ -15,7 +15,7 @@ from packaging.version import Version
 
 from musl_cpython import REPO, cpython, dependencies, elf, emulation, executable_objects, pipeline, toolchain
 from musl_cpython.context import Context, default_cache_dir
-from musl_cpython.errors import MissingHostTool
+from musl_cpython.errors import MissingHostTool, UsageError
 from musl_cpython.python_recipes import load_pythons
 from musl_cpython.recipes import load_dependencies, load_project, load_targets, target_for
 
@@ -85,3 +85,15 @@ def test_the_option_is_on_by_default_everywhere_and_3_9_to_3_12_link_the_mimallo
         material = cpython.cache_material(project, keyed_job(folded))
         assert set(material["executable_objects"]["sources"]) == {"malloc-override.c"}
         assert "executable_objects" not in cpython.cache_material(project, keyed_job(without))
+
+
+def test_from_313_it_needs_the_static_interpreter_whose_libpython_objects_hold_mimalloc():
+    """libpython3.13.so exports no mi_ function (LTO keeps them), so a
+    dynamically linked interpreter could not call them: without
+    static-interpreter the option is left out, and asked for, refused.
+    3.9 to 3.12 link their own mimalloc object and keep it."""
+    pythons = load_pythons()
+    assert OPTION not in pythons["3.13"].choose_options("x86_64", remove=("static-interpreter",))
+    with pytest.raises(UsageError, match="'process-allocator' needs 'static-interpreter' for Python 3.13"):
+        pythons["3.13"].choose_options("x86_64", add=(OPTION,), remove=("static-interpreter",))
+    assert OPTION in pythons["3.11"].choose_options("x86_64", remove=("static-interpreter",))

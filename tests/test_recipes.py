@@ -179,8 +179,9 @@ def test_build_options_are_chosen_by_name_and_fold_into_the_recipe():
     recipe = load_pythons()["3.13"]
     on_by_default = ("pgo", "static-interpreter", "memory-routines", "process-allocator", "builtin-modules")
     assert recipe.choose_options("x86_64") == on_by_default
+    # From 3.13 the process allocator needs the static interpreter (its requires), so it goes too.
     assert recipe.choose_options("x86_64", remove=("static-interpreter",)) == tuple(
-        name for name in on_by_default if name != "static-interpreter")
+        name for name in on_by_default if name not in ("static-interpreter", "process-allocator"))
     # pgo: 3.10 and later; built-in modules: 3.11 and later.
     assert load_pythons()["3.9"].choose_options("x86_64") == ("static-interpreter", "memory-routines",
                                                               "process-allocator")
