@@ -12,7 +12,7 @@ from . import REPO, container, matrix, pipeline, release, reproduce, sources, st
 from .context import Context, default_cache_dir
 from .errors import BuildError, StepFailed, UsageError
 from .python_recipes import load_pythons, python_for
-from .recipes import dependency_closure, load_dependencies, load_targets, target_for
+from .recipes import load_dependencies, load_targets
 from .steps import TAIL_LINES, detail, exit_on_sigterm, say, tail
 
 
@@ -111,11 +111,9 @@ def cmd_release(args) -> int:
 
 def cmd_fetch(args) -> int:
     ctx = _context(args)
-    target_for(args.arch)  # validates the name
-    recipe, release = pipeline.select_release(ctx, args.python)
-    deps = dependency_closure(recipe.depends, load_dependencies())
-    pipeline.fetch_all(ctx, recipe, release, deps)
-    say(f"sources for CPython {release.version} and {len(deps)} dependencies are in {ctx.source_cache}")
+    release, deps = pipeline.fetch_for_build(ctx, args.python, args.arch)
+    say(f"sources for CPython {release.version}, {deps} dependencies and the Debian packages its toolchains and "
+        f"verification unpack are in {ctx.cache_dir}")
     return 0
 
 

@@ -10,8 +10,8 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import (cache, code_identity, container, cpython, dependencies, package, pgo, relocate, smoke, sources,
-               toolchain, verify)
+from . import (cache, code_identity, container, cpython, dependencies, musl, package, pgo, pinned_gcc, relocate,
+               smoke, sources, toolchain, verify)
 from .context import Context, publishing
 from .cpython import BuiltPython, Job
 from .errors import SourceUnavailable, UsageError
@@ -207,3 +207,29 @@ def fetch_all(ctx: Context, recipe: PythonRecipe, release: PythonRelease, deps) 
     for dep in deps:
         sources.fetch(ctx, dep.sources, f"{dep.name} {dep.version}")
 
+
+
+def fetch_for_build(ctx: Context, spec: str, arch: str) -> tuple[PythonRelease, int]:
+    """Everything a default build of `spec` for `arch` needs from outside,
+    obtained and verified for offline use: the sources of CPython and of the
+    dependencies its options add, and the Debian packages its toolchains and
+    verification unpack (musl, musl-dev, a pinned GCC); for a cross build, the
+    same for this machine's build of the release. Returns the release and the
+    number of dependencies."""
+    target = target_for(arch)
+    base, release = select_release(ctx, spec)
+    variants = base.variant_options(split_abiflags(spec)[1])
+    machines = [target] + ([target_for(platform.machine())] if platform.machine() != target.arch else [])
+    names = set()
+    for machine in machines:
+        recipe = with_build_options(base, machine, variants)
+        deps = dependency_closure(recipe.depends, load_dependencies())
+        fetch_all(ctx, recipe, release, deps)
+        names.update(dep.name for dep in deps)
+        musl.musl_root(ctx, machine)
+        musl.musl_root(ctx, machine, newest=True)
+        if machine.musl_dev_deb_sha256:
+            musl.sysroot(ctx, machine)
+        if machine.gcc_debs and platform.machine() == machine.arch:  # its PGO compiler
+            pinned_gcc.gcc_root(ctx, machine)
+    return release, len(names)

@@ -191,3 +191,22 @@ def test_a_pinned_debian_package_the_archive_no_longer_serves_names_the_pin_and_
     mirrored = Context(build_dir=ctx.build_dir, cache_dir=ctx.cache_dir, sources_dir=mirror)
     path = sources.fetch_debian_binary(mirrored, "gcc-12", "amd64", "12.2.0-0musl1", sha256, "bookworm")
     assert path.read_bytes() == PAYLOAD
+
+
+def test_fetch_obtains_what_the_build_options_add_and_the_toolchains_debian_packages(tmp_path):
+    """build.py fetch folds in the build's default options (3.11's process
+    allocator adds the mimalloc dependency, whose source is the pinned 3.13
+    release) and unpacks the pinned Debian packages the build and its
+    verification need (x86_64's GCC, musl and musl-dev, the newest musl)."""
+    from musl_cpython import pipeline
+    from musl_cpython.context import Context, default_cache_dir
+    ctx = Context(build_dir=tmp_path / "build", cache_dir=default_cache_dir())
+    release, count = pipeline.fetch_for_build(ctx, "3.11.2", "x86_64")
+    mimalloc = load_dependencies()["mimalloc"]
+    assert release.version == "3.11.2" and count == 13
+    assert sources.cache_path(ctx, mimalloc.sources[0]).is_file()
+    from musl_cpython.recipes import target_for
+    x86_64 = target_for("x86_64")
+    for pin in [deb.sha256 for deb in x86_64.gcc_debs] + [x86_64.musl_deb_sha256, x86_64.musl_dev_deb_sha256,
+                                                           x86_64.musl_newest_deb_sha256]:
+        assert any(ctx.source_cache.glob(f"{pin}/*.deb")), pin
