@@ -195,18 +195,19 @@ def member_text(archive: Path, name: str) -> str:
 
 def member_digests(archive: Path) -> dict[str, str]:
     """Each member of a .tar.gz or .tar.zst, read as a stream, as one line
-    that changes with anything in it: type, mode, and the sha256 of a file's
-    bytes or a link's target."""
+    that changes with anything in it: type, mode, owner, mtime, and the
+    sha256 of a file's bytes or a link's target."""
     def describe(member: tarfile.TarInfo, tar: tarfile.TarFile) -> str:
+        header = f"{member.mode:o} {member.uid}:{member.gid} {member.uname}:{member.gname} {member.mtime}"
         if member.isreg():
             digest = hashlib.sha256()
             stream = tar.extractfile(member)
             while chunk := stream.read(1 << 20):
                 digest.update(chunk)
-            return f"file {member.mode:o} {digest.hexdigest()}"
+            return f"file {header} {digest.hexdigest()}"
         if member.issym() or member.islnk():
-            return f"{'symlink' if member.issym() else 'hardlink'} {member.mode:o} -> {member.linkname}"
-        return f"{'directory' if member.isdir() else 'other'} {member.mode:o}"
+            return f"{'symlink' if member.issym() else 'hardlink'} {header} -> {member.linkname}"
+        return f"{'directory' if member.isdir() else 'other'} {header}"
 
     with _streamed(archive) as tar:
         return {member.name: describe(member, tar) for member in tar}

@@ -82,9 +82,10 @@ def clean_context(ctx: Context, directory: Path) -> Context:
                    project=ctx.project)
 
 
-def request(ctx: Context, full: Path) -> tuple[str, str, tuple[str, ...], tuple[str, ...], bool]:
+def request(ctx: Context, full: Path) -> tuple[str, str, tuple[str, ...], tuple[str, ...], bool, str]:
     """What build made a full archive, from its PYTHON.json: (version, arch,
-    options to add, options to remove, whether it carries its PGO profile)."""
+    options to add, options to remove, whether it carries its PGO profile,
+    the backend: the container where Alpine's own GCC compiled it)."""
     try:
         name = ArchiveName.parse(full.name)
     except NotAnArchiveName as e:
@@ -101,8 +102,9 @@ def request(ctx: Context, full: Path) -> tuple[str, str, tuple[str, ...], tuple[
     recipe, _ = python_for(info["python_version"])
     enabled = tuple(info["build_options_enabled"])
     defaults = recipe.choose_options(target.arch)
+    backend = "container" if info.get("toolchain", {}).get("kind") == "native" else "host"
     return (info["python_version"], target.arch, enabled, tuple(o for o in defaults if o not in enabled),
-            "pgo_profile" in info)
+            "pgo_profile" in info, backend)
 
 
 def compare(given: Path, rebuilt: Path) -> list[str]:
@@ -116,15 +118,17 @@ def reproduce_from(ctx: Context, full: Path, keep: Path | None = None) -> bool:
     """Rebuild the build a published full archive names, in fresh caches
     with the profile it carries, and compare that archive and any of its
     install_only siblings beside it, member by member."""
-    version, arch, add, remove, profiled = request(ctx, full)
+    version, arch, add, remove, profiled, backend = request(ctx, full)
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="musl-cpython-reproduce-", dir=keep))
     same = False
     try:
         with stage(f"clean build of CPython {version} for {arch} ({', '.join(add) or 'no options'})"):
+            # On the backend that made it: Alpine's GCC gives other bytes than the host path's compilers.
             result = pipeline.build(clean_context(ctx, scratch), version, arch, scratch / "dist", network=False,
-                                    add_options=add, remove_options=remove, profile=full if profiled else None)
+                                    backend=backend, add_options=add, remove_options=remove,
+                                    profile=full if profiled else None)
         same = True
         for rebuilt in result.archives:
             given = full.with_name(rebuilt.name)
@@ -137,9 +141,12 @@ def reproduce_from(ctx: Context, full: Path, keep: Path | None = None) -> bool:
                 same = False
                 detail(f"DIFFERENT  {given.name}: {len(differing)} of {members} members\n    "
                        + "\n    ".join(differing))
+            elif sha256_file(given) != sha256_file(rebuilt):
+                same = False  # alike member by member, but the compressed stream is not
+                detail(f"DIFFERENT  {given.name}: all {members} members alike, but not the archive's bytes")
             else:
-                detail(f"identical  {given.name}: all {members} members"
-                       f"{', and every byte' if sha256_file(given) == sha256_file(rebuilt) else ''}")
+                detail(f"identical  {given.name}: all {members} members, and every byte "
+                       f"(sha256 {sha256_file(given)})")
         if not same:
             detail(f"the rebuild is kept in {scratch} for comparison (e.g. with diffoscope)")
         return same

@@ -31,10 +31,14 @@ def test_the_request_is_read_from_python_json(tmp_path):
             "python_version": "3.13.15", "pgo_profile": {},
             "build_options_enabled": ["freethreaded", "pgo", "static-interpreter", "builtin-modules"]}
     full = full_archive(tmp_path, info, "armv7-unknown-linux-musleabihf", "freethreaded+pgo+lto")
-    version, arch, add, remove, profiled = reproduce.request(ctx, full)
-    assert (version, arch, profiled) == ("3.13.15", "armv7", True)
+    version, arch, add, remove, profiled, backend = reproduce.request(ctx, full)
+    assert (version, arch, profiled, backend) == ("3.13.15", "armv7", True, "host")
     assert add == ("freethreaded", "pgo", "static-interpreter", "builtin-modules")
     assert set(remove) == {"memory-routines", "process-allocator"}  # defaults the archive did not have
+    # Alpine's GCC made it: the rebuild runs in the container too.
+    alpine = full_archive(tmp_path / "alpine", {**info, "toolchain": {"kind": "native"}},
+                          "armv7-unknown-linux-musleabihf", "freethreaded+pgo+lto")
+    assert reproduce.request(ctx, alpine)[5] == "container"
     with pytest.raises(UsageError, match="built with build tag 19700101; these recipes give"):
         reproduce.request(ctx, full_archive(tmp_path / "old", {**info, "build_tag": "19700101"},
                                             "armv7-unknown-linux-musleabihf"))
