@@ -42,11 +42,13 @@ def _ask(engine: str, *args: str, timeout: int = 30) -> tuple[bool, str]:
 
 def image_problem(ctx: Context, engine: str, target: Target) -> str | None:
     """Why `engine` cannot start a build for `target`, or None: it holds the
-    build image, or the pinned Alpine it is built from, or can pull that."""
+    build image (whose tag names the rendered Dockerfile, and so the target's
+    platform), or can pull the pinned Alpine it is built from. A base image
+    at hand is not enough: building on it runs apk and pip, which need the
+    network that a pull proves."""
+    if _ask(engine, "image", "inspect", image_tag(render_dockerfile(ctx, target)))[0]:
+        return None
     base = f"{ctx.project.container.alpine}@{ctx.project.container.alpine_digest}"  # Dockerfile.alpine's FROM
-    for image in (image_tag(render_dockerfile(ctx, target)), base):
-        if _ask(engine, "image", "inspect", image)[0]:
-            return None
     pulled, said = _ask(engine, "pull", "--platform", target.docker_platform, base, timeout=PULL_TIMEOUT)
     return None if pulled else f"cannot pull {base} for {target.docker_platform}: {said}"
 
