@@ -371,7 +371,10 @@ def prepare(ctx: Context, target: Target, kind: Kind = KINDS["zig"]) -> Toolchai
                             "@ZIG_LIB@": (zig.parent / "lib").resolve()})
         facts.append([zig_version])
     if kind.runs_zig:
-        facts.append(["zig's runtime stripped of debug info"])  # zig_runtime.strip_debug_info
+        # zig_runtime.strip_debug_info's and executable_objects.compiler_rt_copy's tools write bytes that are linked.
+        facts.append(["zig's runtime stripped of debug info",
+                      *(subprocess.run([tool, "--version"], capture_output=True, text=True).stdout
+                        for tool in ("llvm-objcopy", "llvm-nm") if shutil.which(tool))])
     commands = [[arg.replace("{cross_gcc}", target.cross_gcc) for arg in argv] for argv in kind.version_commands]
     facts += [subprocess.run(argv, capture_output=True, text=True).stdout
               for argv in commands if shutil.which(argv[0])]

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 
 # -O0 (and none) gives zig's Debug runtime, -O1 to -O3 its ReleaseFast, -Os and -Oz its ReleaseSmall.
 OPTIMISATIONS = ("-O0", "-O2", "-Os")
+# What zig keeps of its runtime in its cache (o/<hash>/<name>), for any program it links.
+RUNTIME_FILES = ("libcompiler_rt.a", "Scrt1.o", "crt1.o", "rcrt1.o", "crti.o", "crtn.o")
 _PROBE = "zig-runtime-probe"
 _LINKED = re.compile(r"\S+\.(?:o|a)(?=\s|$)")
 
@@ -68,20 +70,23 @@ def strip_debug_info(tools: Toolchain) -> None:
         stripped = {}
     if stripped and all(Path(p).is_file() and os.stat(p).st_size == size for p, size in stripped.items()):
         return
+    for optimisation in OPTIMISATIONS:  # have zig build each mode's runtime, if it has not yet
+        files(tools, optimisation, tools.bin_dir / "zig-runtime-probe")
+    # Then every runtime file in the cache, whichever flags made it (-Os -g gives a compiler_rt of its own).
+    runtime = sorted(path for name in RUNTIME_FILES for path in (tools.zig_cache / "o").glob(f"*/{name}"))
     stripped = {}
-    for optimisation in OPTIMISATIONS:
-        for path in files(tools, optimisation, tools.bin_dir / "zig-runtime-probe"):
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            result = subprocess.run(["llvm-objcopy", "--strip-debug", str(path), str(tmp)], capture_output=True,
-                                    text=True)
-            if result.returncode != 0:
-                tmp.unlink(missing_ok=True)
-                raise BuildError(f"llvm-objcopy cannot strip zig's {path}: {result.stderr.strip()}")
-            if tmp.read_bytes() != path.read_bytes():
-                os.replace(tmp, path)  # whole, so a link running beside this reads one or the other
-            else:
-                tmp.unlink()
-            stripped[str(path)] = path.stat().st_size
+    for path in runtime:
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        result = subprocess.run(["llvm-objcopy", "--strip-debug", str(path), str(tmp)], capture_output=True,
+                                text=True)
+        if result.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise BuildError(f"llvm-objcopy cannot strip zig's {path}: {result.stderr.strip()}")
+        if tmp.read_bytes() != path.read_bytes():
+            os.replace(tmp, path)  # whole, so a link running beside this reads one or the other
+        else:
+            tmp.unlink()
+        stripped[str(path)] = path.stat().st_size
     tmp = record.with_name(f".{record.name}.tmp")
     tmp.write_text(json.dumps(stripped, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, record)
